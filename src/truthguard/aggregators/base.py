@@ -1,0 +1,240 @@
+"""The estimator protocol every aggregator follows, and the driver of iterative truth discovery.
+
+Conventions are scikit-learn's and crowd-kit's: hyper-parameters are ``__init__`` arguments stored unchanged
+(checked in ``fit``), ``fit`` returns ``self``, fitted state lives in trailing-underscore attributes:
+
+* ``truths_``: estimated value per task (Series indexed by ``task``, named ``value``);
+* ``weights_``: weight per worker (Series indexed by ``worker``, named ``weight``);
+* ``n_iter_``, ``converged_`` and ``objective_history_`` (one entry per iteration).
+
+The math lives in backend-generic methods (``_prepare``, ``_initial_truths``, ``_weight_step``,
+``_truth_step``, ``_output``) so the same formulas serve aggregation with NumPy and differentiation.
+"""
+
+from __future__ import annotations
+
+import inspect
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any, ClassVar, Self
+
+import numpy as np
+import pandas as pd
+
+from truthguard.core.answers import Answers
+from truthguard.core.backend import NUMPY, Array, ArrayBackend
+from truthguard.core.claims import Claims
+from truthguard.core.labels import align_to_labels
+from truthguard.errors import InputError
+
+__all__ = ["Aggregator", "IterativeAggregator", "Step", "resolve_worker_weights"]
+
+INITIALISATIONS = ("median", "mean")
+
+
+@dataclass(frozen=True)
+class _Fit:
+    truths: np.ndarray[Any, Any]
+    weights: np.ndarray[Any, Any]
+    n_iter: int
+    converged: bool
+    history: list[float]
+
+
+@dataclass(frozen=True)
+class Step:
+    """One weight update: the new worker weights and the objective at (previous truths, new weights)."""
+
+    weights: Array
+    objective: Array
+
+
+class Aggregator(ABC):
+    """Base class of every aggregator: turn answers into one estimated value per task."""
+
+    #: Name in the method registry and on the command line.
+    name: ClassVar[str]
+    #: One-line description for ``truthguard methods``.
+    summary: ClassVar[str]
+
+    truths_: pd.Series
+    weights_: pd.Series
+    n_iter_: int
+    converged_: bool
+    objective_history_: list[float]
+
+    # --------------------------------------------------------------- estimator protocol
+
+    def fit(self, data: Answers | pd.DataFrame) -> Self:
+        """Estimate every task's value from ``data`` (a long DataFrame or :class:`~truthguard.Answers`)."""
+        answers = Answers.coerce(data)
+        self._validate_params()
+        fit = self._fit(answers)
+        self.truths_ = pd.Series(fit.truths, index=answers.tasks.rename("task"), name="value")
+        self.weights_ = pd.Series(fit.weights, index=answers.workers.rename("worker"), name="weight")
+        self.n_iter_ = fit.n_iter
+        self.converged_ = fit.converged
+        self.objective_history_ = fit.history
+        return self
+
+    def fit_predict(self, data: Answers | pd.DataFrame) -> pd.Series:
+        """Fit and return ``truths_``."""
+        return self.fit(data).truths_
+
+    @classmethod
+    def _param_names(cls) -> list[str]:
+        signature = inspect.signature(cls.__init__)
+        return [
+            p.name
+            for p in signature.parameters.values()
+            if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+        ]
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """Hyper-parameters as given to ``__init__`` (``deep`` is accepted for scikit-learn compatibility)."""
+        return {name: getattr(self, name) for name in self._param_names()}
+
+    def set_params(self, **params: Any) -> Self:
+        """Set hyper-parameters by name; unknown names raise :class:`~truthguard.errors.InputError`."""
+        valid = self._param_names()
+        for key, value in params.items():
+            if key not in valid:
+                raise InputError(
+                    f"{type(self).__name__} has no parameter {key!r}; valid parameters: {', '.join(valid) or 'none'}"
+                )
+            setattr(self, key, value)
+        return self
+
+    def clone(self) -> Self:
+        """An unfitted copy with the same hyper-parameters."""
+        return type(self)(**self.get_params())
+
+    def __repr__(self) -> str:
+        defaults = inspect.signature(type(self).__init__).parameters
+        shown = [
+            f"{k}={v!r}" for k, v in self.get_params().items() if not (k in defaults and _same(defaults[k].default, v))
+        ]
+        return f"{type(self).__name__}({', '.join(shown)})"
+
+    # --------------------------------------------------------------- what subclasses provide
+
+    def _validate_params(self) -> None:  # noqa: B027 - a hook: aggregators without parameters have nothing to check
+        """Raise :class:`~truthguard.errors.InputError` for invalid hyper-parameters (called by ``fit``)."""
+
+    def _worker_weights(self, answers: Answers) -> np.ndarray[Any, Any]:
+        """Weights reported by one-shot aggregators: all ones unless the method takes fixed weights."""
+        return np.ones(answers.n_workers)
+
+    def _fit(self, answers: Answers) -> _Fit:
+        claims = Claims.from_answers(answers)
+        truths = self._estimate(NUMPY, claims, self._worker_weights(answers))
+        return _Fit(np.asarray(truths), self._worker_weights(answers), 0, True, [])
+
+    def _estimate(self, be: ArrayBackend, claims: Claims, worker_weights: Array) -> Array:
+        """One-shot estimate per task (non-iterative aggregators override this)."""
+        raise NotImplementedError
+
+
+class IterativeAggregator(Aggregator):
+    r"""Truth discovery by block-coordinate updates of worker weights and task truths.
+
+    From initial truths :math:`x^{*(0)}` it repeats, for :math:`t = 1, 2, \dots`:
+
+    1. weight step: worker weights :math:`w^{(t)}` from the truths :math:`x^{*(t-1)}`;
+    2. truth step: truths :math:`x^{*(t)}` from the weights :math:`w^{(t)}`;
+
+    and stops when :math:`\max_m |x^{*(t)}_m - x^{*(t-1)}_m| \le \mathrm{tol} \cdot s`, with :math:`s` the
+    standard deviation of all answers (a scale-aware, translation-invariant test), or after ``max_iter``
+    iterations. ``objective_history_[t-1]`` is the method's objective at :math:`(x^{*(t-1)}, w^{(t)})`; for
+    methods that are exact block-coordinate descent on it (CRH, GTM, LFC-N, CATD) it never increases.
+
+    Args:
+        max_iter: Maximum number of iterations.
+        tol: Convergence tolerance, relative to the answers' standard deviation.
+        init: Initial truths: per-task ``"median"`` or ``"mean"`` of the answers.
+    """
+
+    def __init__(self, max_iter: int = 100, tol: float = 1e-6, init: str = "median") -> None:
+        self.max_iter = max_iter
+        self.tol = tol
+        self.init = init
+
+    def _validate_params(self) -> None:
+        if not isinstance(self.max_iter, int | np.integer) or isinstance(self.max_iter, bool) or self.max_iter < 1:
+            raise InputError(f"max_iter must be a positive integer; got {self.max_iter!r}")
+        if not (isinstance(self.tol, int | float) and self.tol >= 0):
+            raise InputError(f"tol must be a number >= 0; got {self.tol!r}")
+        if self.init not in INITIALISATIONS:
+            raise InputError(f"unknown init {self.init!r}; choose one of {', '.join(INITIALISATIONS)}")
+
+    @abstractmethod
+    def _prepare(self, be: ArrayBackend, claims: Claims) -> Any:
+        """Per-fit constants (e.g. per-task spreads); passed to every other step."""
+
+    @abstractmethod
+    def _initial_truths(self, be: ArrayBackend, claims: Claims, prep: Any) -> Array:
+        """Truths :math:`x^{*(0)}` in the method's working scale."""
+
+    @abstractmethod
+    def _weight_step(self, be: ArrayBackend, claims: Claims, prep: Any, truths: Array) -> Step:
+        """Worker weights from truths, with the objective value."""
+
+    @abstractmethod
+    def _truth_step(self, be: ArrayBackend, claims: Claims, prep: Any, weights: Array) -> Array:
+        """Truths from worker weights."""
+
+    def _output(self, be: ArrayBackend, claims: Claims, prep: Any, truths: Array) -> Array:
+        """Truths in the answers' scale (methods working on standardised values map back here)."""
+        return truths
+
+    def _fit(self, answers: Answers) -> _Fit:
+        be = NUMPY
+        claims = Claims.from_answers(answers)
+        prep = self._prepare(be, claims)
+        truths = self._initial_truths(be, claims, prep)
+        estimate = self._output(be, claims, prep, truths)
+        spread = float(np.std(claims.value))
+        threshold = self.tol * (spread if spread > 0 else 1.0)
+        history: list[float] = []
+        weights = np.ones(claims.n_workers)
+        converged = False
+        for _ in range(self.max_iter):
+            step = self._weight_step(be, claims, prep, truths)
+            weights = step.weights
+            truths = self._truth_step(be, claims, prep, weights)
+            previous, estimate = estimate, self._output(be, claims, prep, truths)
+            history.append(float(step.objective))
+            if float(np.max(np.abs(estimate - previous))) <= threshold:
+                converged = True
+                break
+        return _Fit(np.asarray(estimate), np.asarray(weights), len(history), converged, history)
+
+
+def resolve_worker_weights(
+    weights: pd.Series | None, default: float | None, workers: pd.Index, owner: str
+) -> np.ndarray[Any, Any]:
+    """Fixed per-worker weights aligned with ``workers``; workers missing from ``weights`` get ``default``."""
+    if weights is None:
+        return np.ones(len(workers))
+    if not isinstance(weights, pd.Series):
+        raise InputError(f"{owner} weights must be a pandas Series indexed by worker; got {type(weights).__name__}")
+    aligned = align_to_labels(weights, workers)
+    missing = np.isnan(aligned)
+    if missing.any():
+        if default is None:
+            raise InputError(
+                f"{owner} has no weight for {int(missing.sum())} worker(s), "
+                f"e.g. {workers[int(np.flatnonzero(missing)[0])]!r}; "
+                "give them weights or set default_weight"
+            )
+        aligned[missing] = default
+    if not np.all(np.isfinite(aligned)) or np.any(aligned < 0):
+        raise InputError(f"{owner} weights must be finite and >= 0")
+    return aligned
+
+
+def _same(a: Any, b: Any) -> bool:
+    try:
+        return bool(a is b or a == b)
+    except (TypeError, ValueError):
+        return False

@@ -1,0 +1,135 @@
+"""``truthguard aggregate``: estimate every task's value from a file of answers or a built-in dataset."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from typing import Any
+
+from truthguard.aggregators.basic import Mean, Median
+from truthguard.aggregators.registry import AGGREGATORS, make_aggregator
+from truthguard.cli.common import (
+    add_input_arguments,
+    emit_json,
+    load_input,
+    parse_assignments,
+    write_output,
+)
+from truthguard.core.io import read_table
+from truthguard.errors import InputError
+from truthguard.metrics import evaluate
+
+EXAMPLES = """\
+examples:
+  truthguard aggregate --dataset synthetic --method crh
+  truthguard aggregate answers.csv --method gtm --truth truth.csv -o estimates.csv
+  truthguard aggregate --dataset emotion --method crh -p loss=absolute --json
+  truthguard aggregate --dataset weather --dataset-option temperature=high --method catd
+  truthguard aggregate answers.parquet --method median --weights reputation.csv -o -
+"""
+
+
+def add_parser(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "aggregate",
+        help="estimate each task's value from the workers' answers",
+        description="Estimate each task's value with a truth-discovery method or a robust aggregator. "
+        "Writes a table with columns task, value.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_input_arguments(parser)
+    parser.add_argument(
+        "-m",
+        "--method",
+        default="crh",
+        metavar="NAME",
+        help=f"aggregator ({', '.join(AGGREGATORS)}; default crh; see 'truthguard methods')",
+    )
+    parser.add_argument(
+        "-p",
+        "--param",
+        action="append",
+        metavar="KEY=VALUE",
+        help="aggregator hyper-parameter, repeatable (e.g. -p max_iter=50 -p loss=absolute)",
+    )
+    parser.add_argument(
+        "--weights",
+        metavar="FILE",
+        help="fixed worker weights for mean/median: CSV or Parquet with columns worker, weight",
+    )
+    parser.add_argument(
+        "-o",
+        "--output",
+        metavar="OUT",
+        help="write the estimates (columns task, value) to this CSV/Parquet file, or - for stdout",
+    )
+    parser.add_argument("--json", action="store_true", help="print one JSON object with the run's figures")
+    parser.set_defaults(run=run)
+
+
+def _worker_weights(path: str) -> Any:
+    table = read_table(path, "weights")
+    missing = [c for c in ("worker", "weight") if c not in table.columns]
+    if missing:
+        raise InputError(f"weights file is missing column(s) {', '.join(missing)}; give columns worker, weight")
+    return table.set_index("worker")["weight"]
+
+
+def run(args: argparse.Namespace) -> int:
+    params = parse_assignments(args.param, "--param")
+    aggregator = make_aggregator(args.method, **params)
+    if args.weights is not None:
+        if not isinstance(aggregator, Mean | Median):
+            raise InputError(f"--weights applies to the mean and median methods, not {args.method!r}")
+        aggregator.set_params(weights=_worker_weights(args.weights))
+    data = load_input(args)
+    started = time.perf_counter()
+    aggregator.fit(data.answers)
+    seconds = time.perf_counter() - started
+    estimates = aggregator.truths_
+    written = write_output(estimates.reset_index(), args.output)
+    scores = evaluate(estimates, data.truth) if data.truth is not None and len(data.truth) else None
+    summary: dict[str, Any] = {
+        "method": aggregator.name,
+        "params": {k: v for k, v in aggregator.get_params().items() if k != "weights"},
+        "input": data.source,
+        "n_tasks": data.answers.n_tasks,
+        "n_workers": data.answers.n_workers,
+        "n_answers": data.answers.n_answers,
+        "n_iter": aggregator.n_iter_,
+        "converged": aggregator.converged_,
+        "seconds": round(seconds, 6),
+        "output": written,
+    }
+    if scores is not None:
+        summary.update(mae=scores.mae, rmse=scores.rmse, n_truth=scores.n)
+    if args.json:
+        summary["objective_history"] = aggregator.objective_history_
+        emit_json(summary)
+    else:
+        _print_summary(summary, to_stderr=written == "-")
+    return 0
+
+
+def _print_summary(summary: dict[str, Any], to_stderr: bool) -> None:
+    import sys
+
+    stream = sys.stderr if to_stderr else sys.stdout
+    lines = [
+        f"method      {summary['method']}",
+        f"input       {summary['input']}: {summary['n_answers']:,} answers, {summary['n_workers']:,} workers, "
+        f"{summary['n_tasks']:,} tasks",
+        f"iterations  {summary['n_iter']} ({'converged' if summary['converged'] else 'not converged'}) "
+        f"in {summary['seconds']:.3f} s",
+    ]
+    if "mae" in summary:
+        lines.append(
+            f"accuracy    MAE {summary['mae']:.4f}, RMSE {summary['rmse']:.4f} "
+            f"over {summary['n_truth']:,} tasks with truth"
+        )
+    if summary["output"] is None:
+        lines.append("estimates   not saved (add -o OUT.csv to write them)")
+    elif summary["output"] != "-":
+        lines.append(f"estimates   written to {summary['output']}")
+    print("\n".join(lines), file=stream)

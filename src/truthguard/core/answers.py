@@ -1,0 +1,274 @@
+"""The answer table: who said what about which task, validated and integer-coded.
+
+Users hand TruthGuard a long table with one row per answer (crowd-kit's layout): ``task``, ``worker`` and
+``value`` (``label`` is accepted as an alias). :class:`Answers` checks it once and keeps it as three flat arrays
+(task code, worker code, value) sorted by task then worker, plus the original task and worker labels. That is a
+sparse task × worker matrix in coordinate form: every aggregator works on it in O(number of answers) per
+iteration, and sorting makes every result independent of the input's row order, bit for bit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from truthguard.errors import InputError
+
+__all__ = ["DUPLICATE_POLICIES", "Answers", "DuplicatePolicy"]
+
+DuplicatePolicy = Literal["error", "mean", "last"]
+#: How repeated (task, worker) pairs are handled: refuse them, average them, or keep the last one given.
+DUPLICATE_POLICIES: tuple[DuplicatePolicy, ...] = ("error", "mean", "last")
+
+IntArray = npt.NDArray[np.int64]
+FloatArray = npt.NDArray[np.float64]
+BoolArray = npt.NDArray[np.bool_]
+
+
+@dataclass(frozen=True, eq=False)
+class Answers:
+    """Validated answers as flat, integer-coded arrays sorted by (task, worker).
+
+    Build one with :meth:`from_frame` (or :meth:`coerce`); aggregators accept either an ``Answers`` or the raw
+    DataFrame, so converting once pays off only when the same answers are aggregated many times.
+
+    Attributes:
+        tasks: Task labels; ``tasks[c]`` is the task whose code is ``c``. Sorted when the labels are sortable.
+        workers: Worker labels, likewise.
+        task: Task code of each answer (int64), non-decreasing.
+        worker: Worker code of each answer (int64), increasing within a task.
+        value: The answered value (float64, finite).
+
+    Examples:
+        >>> import pandas as pd
+        >>> from truthguard import Answers
+        >>> df = pd.DataFrame({"task": ["t1", "t1", "t2"], "worker": ["w1", "w2", "w1"], "value": [1.0, 3.0, 5.0]})
+        >>> answers = Answers.from_frame(df)
+        >>> answers.n_tasks, answers.n_workers, answers.n_answers
+        (2, 2, 3)
+    """
+
+    tasks: pd.Index
+    workers: pd.Index
+    task: IntArray
+    worker: IntArray
+    value: FloatArray
+
+    @property
+    def n_tasks(self) -> int:
+        return len(self.tasks)
+
+    @property
+    def n_workers(self) -> int:
+        return len(self.workers)
+
+    @property
+    def n_answers(self) -> int:
+        return len(self.value)
+
+    def task_counts(self) -> IntArray:
+        """Number of answers per task code."""
+        return np.bincount(self.task, minlength=self.n_tasks).astype(np.int64)
+
+    def worker_counts(self) -> IntArray:
+        """Number of answers per worker code."""
+        return np.bincount(self.worker, minlength=self.n_workers).astype(np.int64)
+
+    def to_frame(self) -> pd.DataFrame:
+        """The answers as a long DataFrame with columns ``task``, ``worker``, ``value``."""
+        return pd.DataFrame(
+            {
+                "task": self.tasks.take(self.task),
+                "worker": self.workers.take(self.worker),
+                "value": self.value,
+            }
+        )
+
+    def __repr__(self) -> str:
+        return f"Answers(n_tasks={self.n_tasks}, n_workers={self.n_workers}, n_answers={self.n_answers})"
+
+    # ------------------------------------------------------------------ construction
+
+    @classmethod
+    def coerce(cls, data: Answers | pd.DataFrame, *, on_duplicate: DuplicatePolicy = "error") -> Answers:
+        """Return ``data`` itself if it is already :class:`Answers`, else validate it with :meth:`from_frame`."""
+        if isinstance(data, Answers):
+            return data
+        return cls.from_frame(data, on_duplicate=on_duplicate)
+
+    @classmethod
+    def from_frame(cls, frame: pd.DataFrame, *, on_duplicate: DuplicatePolicy = "error") -> Answers:
+        """Validate a long answer table and code it.
+
+        Args:
+            frame: One row per answer with columns ``task``, ``worker`` and ``value`` (or ``label``); other
+                columns are ignored.
+            on_duplicate: What to do when a worker answered a task more than once: ``"error"`` (default),
+                ``"mean"`` (average the repeats) or ``"last"`` (keep the last row).
+
+        Raises:
+            InputError: Not a DataFrame, missing columns, no rows, missing ids, non-numeric or non-finite
+                values, or duplicate (task, worker) pairs under ``on_duplicate="error"``.
+        """
+        if not isinstance(frame, pd.DataFrame):
+            raise InputError(
+                f"answers must be a pandas DataFrame with columns task, worker, value; got {type(frame).__name__}"
+            )
+        value_column = _value_column(frame)
+        if len(frame) == 0:
+            raise InputError("answers are empty: the table has no rows; give at least one (task, worker, value)")
+        _check_policy(on_duplicate)
+        task_col, worker_col = frame["task"], frame["worker"]
+        for name, column in (("task", task_col), ("worker", worker_col)):
+            missing = column.isna().to_numpy()
+            if missing.any():
+                row = int(np.flatnonzero(missing)[0])
+                raise InputError(f"answers have a missing {name} id at row {row + 1}; fill or drop that row")
+        values = _numeric_values(frame[value_column], value_column, task_col, worker_col)
+        task_codes, tasks = _factorize(task_col)
+        worker_codes, workers = _factorize(worker_col)
+
+        def describe(position: int) -> str:
+            return f"row {position + 1} (task {task_col.iloc[position]!r}, worker {worker_col.iloc[position]!r})"
+
+        return cls._canonical(tasks, workers, task_codes, worker_codes, values, on_duplicate, describe)
+
+    @classmethod
+    def from_codes(
+        cls,
+        tasks: pd.Index,
+        workers: pd.Index,
+        task: npt.ArrayLike,
+        worker: npt.ArrayLike,
+        value: npt.ArrayLike,
+        *,
+        on_duplicate: DuplicatePolicy = "error",
+    ) -> Answers:
+        """Build answers from integer codes into given label indexes (used when adding workers or answers).
+
+        Codes are checked against the label indexes and values for finiteness; duplicates follow
+        ``on_duplicate`` as in :meth:`from_frame`.
+        """
+        _check_policy(on_duplicate)
+        task_codes = np.asarray(task, dtype=np.int64)
+        worker_codes = np.asarray(worker, dtype=np.int64)
+        values = np.asarray(value, dtype=np.float64)
+        if not task_codes.shape == worker_codes.shape == values.shape or task_codes.ndim != 1:
+            raise InputError("task, worker and value codes must be 1-D arrays of the same length")
+        if len(values) == 0:
+            raise InputError("answers are empty: no (task, worker, value) given")
+        for name, codes, labels in (("task", task_codes, tasks), ("worker", worker_codes, workers)):
+            if codes.min() < 0 or codes.max() >= len(labels):
+                raise InputError(f"{name} codes must lie in [0, {len(labels)}); got {codes.min()}..{codes.max()}")
+        bad = ~np.isfinite(values)
+        if bad.any():
+            position = int(np.flatnonzero(bad)[0])
+            raise InputError(f"answer {position + 1} has a non-finite value {values[position]}; use finite numbers")
+
+        def describe(position: int) -> str:
+            task_label, worker_label = tasks[task_codes[position]], workers[worker_codes[position]]
+            return f"answer {position + 1} (task {task_label!r}, worker {worker_label!r})"
+
+        return cls._canonical(
+            pd.Index(tasks), pd.Index(workers), task_codes, worker_codes, values, on_duplicate, describe
+        )
+
+    @classmethod
+    def _canonical(
+        cls,
+        tasks: pd.Index,
+        workers: pd.Index,
+        task: IntArray,
+        worker: IntArray,
+        value: FloatArray,
+        on_duplicate: DuplicatePolicy,
+        describe: Callable[[int], str],
+    ) -> Answers:
+        pair = task * np.int64(max(len(workers), 1)) + worker
+        # A stable sort keeps equal pairs in input order, which is what "last" needs.
+        order = np.argsort(pair, kind="stable")
+        pair_sorted = pair[order]
+        repeat = pair_sorted[1:] == pair_sorted[:-1]
+        if repeat.any():
+            if on_duplicate == "error":
+                first = int(order[int(np.flatnonzero(repeat)[0]) + 1])
+                raise InputError(
+                    f"answers repeat a (task, worker) pair {int(repeat.sum())} time(s), first at {describe(first)}; "
+                    "remove the repeats or choose how to merge them (on_duplicate='mean' or 'last', "
+                    "CLI --on-duplicate mean|last)"
+                )
+            starts = np.flatnonzero(np.concatenate(([True], ~repeat)))
+            if on_duplicate == "mean":
+                group = np.cumsum(np.concatenate(([True], ~repeat))) - 1
+                merged = np.bincount(group, weights=value[order]) / np.bincount(group)
+                keep = order[starts]
+                return cls(tasks, workers, task[keep], worker[keep], merged)
+            ends = np.concatenate((starts[1:], [len(order)])) - 1
+            keep = order[ends]
+            return cls(tasks, workers, task[keep], worker[keep], value[keep])
+        return cls(tasks, workers, task[order], worker[order], value[order])
+
+
+def _check_policy(on_duplicate: str) -> None:
+    if on_duplicate not in DUPLICATE_POLICIES:
+        raise InputError(f"unknown on_duplicate {on_duplicate!r}; choose one of {', '.join(DUPLICATE_POLICIES)}")
+
+
+def _value_column(frame: pd.DataFrame) -> str:
+    columns = set(map(str, frame.columns))
+    missing = [name for name in ("task", "worker") if name not in columns]
+    if "value" in columns and "label" in columns:
+        raise InputError("answers have both a 'value' and a 'label' column; keep one (label is an alias of value)")
+    value_column = "value" if "value" in columns else "label" if "label" in columns else None
+    if value_column is None:
+        missing.append("value")
+    if missing:
+        found = ", ".join(map(str, frame.columns)) or "none"
+        raise InputError(
+            f"answers are missing column(s) {', '.join(missing)} (found: {found}); "
+            "give columns task, worker, value (value may be called label)"
+        )
+    assert value_column is not None
+    return value_column
+
+
+def _numeric_values(column: pd.Series, name: str, task: pd.Series, worker: pd.Series) -> FloatArray:
+    def where(position: int) -> str:
+        return f"row {position + 1} (task {task.iloc[position]!r}, worker {worker.iloc[position]!r})"
+
+    if pd.api.types.is_bool_dtype(column.dtype):
+        raise InputError(f"column {name!r} holds booleans; give numeric values")
+    if pd.api.types.is_numeric_dtype(column.dtype):
+        values = column.to_numpy(dtype=np.float64, na_value=np.nan)
+    else:
+        coerced = pd.to_numeric(column, errors="coerce")
+        not_numeric = (coerced.isna() & column.notna()).to_numpy()
+        if not_numeric.any():
+            position = int(np.flatnonzero(not_numeric)[0])
+            raise InputError(
+                f"column {name!r} has a non-numeric value {column.iloc[position]!r} at {where(position)}; "
+                "give numbers only"
+            )
+        values = coerced.to_numpy(dtype=np.float64, na_value=np.nan)
+    bad = ~np.isfinite(values)
+    if bad.any():
+        position = int(np.flatnonzero(bad)[0])
+        kind = "missing (NaN)" if np.isnan(values[position]) else f"infinite ({values[position]})"
+        raise InputError(
+            f"column {name!r} has {int(bad.sum())} missing or infinite value(s), first {kind} at {where(position)}; "
+            "drop those rows or fill them with finite numbers"
+        )
+    return values
+
+
+def _factorize(column: pd.Series) -> tuple[IntArray, pd.Index]:
+    try:
+        codes, labels = pd.factorize(column, sort=True)
+    except TypeError:  # labels of mixed, unorderable types: keep first-appearance order
+        codes, labels = pd.factorize(column, sort=False)
+    return codes.astype(np.int64, copy=False), pd.Index(labels, name=None)

@@ -1,0 +1,37 @@
+"""Matching per-task (or per-worker) tables to the labels of an answer table.
+
+Task ids read from two files can come back with different dtypes (``7`` in one, ``"7"`` in the other);
+matching falls back to their string forms so that such files still line up.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from truthguard.errors import InputError
+
+__all__ = ["align_to_labels", "unknown_labels"]
+
+
+def _comparable(index: pd.Index, labels: pd.Index) -> tuple[pd.Index, pd.Index]:
+    if index.dtype == labels.dtype or index.isin(labels).all():
+        return index, labels
+    return index.astype(str), labels.astype(str)
+
+
+def unknown_labels(index: pd.Index, labels: pd.Index) -> pd.Index:
+    """The entries of ``index`` that are not among ``labels``."""
+    left, right = _comparable(index, labels)
+    return index[~left.isin(right)]
+
+
+def align_to_labels(series: pd.Series, labels: pd.Index) -> npt.NDArray[np.float64]:
+    """Values of ``series`` (indexed by label) in the order of ``labels``; NaN where a label has no entry."""
+    index, target = _comparable(pd.Index(series.index), labels)
+    if index.has_duplicates:
+        duplicated = series.index[index.duplicated()][0]
+        raise InputError(f"the table gives {duplicated!r} more than once; keep one row per id")
+    aligned = pd.Series(series.to_numpy(dtype=np.float64), index=index).reindex(target)
+    return aligned.to_numpy(dtype=np.float64)

@@ -1,0 +1,144 @@
+"""Per-segment statistics over flat answer arrays: the building blocks every aggregator is written with.
+
+A *segment* is the set of answers sharing a task (or a worker) code. Each function takes the backend ``be``
+first (see :mod:`truthguard.core.backend`), uses only ``be.xp`` and ``be.segment_sum``, never updates arrays in
+place and never branches on array values, so the same code runs on NumPy and, for gradients, on JAX.
+Every segment passed in must be non-empty.
+"""
+
+from __future__ import annotations
+
+from truthguard.core.backend import Array, ArrayBackend
+
+__all__ = [
+    "segment_mean",
+    "segment_order",
+    "segment_std",
+    "segment_trimmed_mean",
+    "segment_weighted_mean",
+    "segment_weighted_median",
+]
+
+# Ties at exactly half the weight are detected with this relative slack (cumulative sums are not exact).
+_HALF_SLACK = 1e-12
+
+
+def segment_mean(be: ArrayBackend, values: Array, segments: Array, n_segments: int, counts: Array) -> Array:
+    """Plain mean per segment: ``sum(values) / counts``."""
+    return be.segment_sum(values, segments, n_segments) / counts
+
+
+def segment_weighted_mean(
+    be: ArrayBackend,
+    values: Array,
+    weights: Array,
+    segments: Array,
+    n_segments: int,
+    fallback: Array,
+    prior_weight: float = 0.0,
+    prior_value: float = 0.0,
+) -> Array:
+    r"""Weighted mean per segment, :math:`(\lambda \mu_0 + \sum_i w_i x_i) / (\lambda + \sum_i w_i)`.
+
+    :math:`\lambda` (``prior_weight``) and :math:`\mu_0` (``prior_value``) add one pseudo-answer to every
+    segment: the posterior mean of a Gaussian with prior :math:`N(\mu_0, 1/\lambda)` when the weights are
+    precisions. With the default :math:`\lambda = 0` it is the plain weighted mean. Segments whose weights
+    (prior included) sum to zero get ``fallback`` (e.g. the plain mean) instead of 0/0.
+    """
+    xp = be.xp
+    numerator = be.segment_sum(weights * values, segments, n_segments) + prior_weight * prior_value
+    denominator = be.segment_sum(weights, segments, n_segments) + prior_weight
+    positive = denominator > 0
+    return xp.where(positive, numerator / xp.where(positive, denominator, 1.0), fallback)
+
+
+def segment_std(
+    be: ArrayBackend, values: Array, segments: Array, n_segments: int, counts: Array, floor: float = 0.0
+) -> Array:
+    """Population standard deviation (ddof = 0) per segment, two-pass for accuracy.
+
+    Segments whose standard deviation is not above ``floor`` (a constant segment, a single answer) get 1.0,
+    so that dividing by the result is always safe.
+    """
+    xp = be.xp
+    mean = segment_mean(be, values, segments, n_segments, counts)
+    residual = values - mean[segments]
+    variance = be.segment_sum(residual * residual, segments, n_segments) / counts
+    spread = variance > floor * floor
+    return xp.where(spread, xp.sqrt(xp.where(spread, variance, 1.0)), 1.0)
+
+
+def segment_order(be: ArrayBackend, values: Array, segments: Array) -> Array:
+    """Permutation sorting answers by segment, then by value (ties keep their order)."""
+    return be.xp.lexsort((values, segments))
+
+
+def _sorted_layout(be: ArrayBackend, segments_sorted: Array, n_segments: int) -> tuple[Array, Array]:
+    """Counts per segment and the position where each segment starts in segment-sorted order."""
+    xp = be.xp
+    counts = be.segment_sum(xp.ones(segments_sorted.shape[0]), segments_sorted, n_segments)
+    starts = xp.cumsum(counts) - counts
+    return counts, starts
+
+
+def segment_weighted_median(
+    be: ArrayBackend,
+    values: Array,
+    weights: Array,
+    segments: Array,
+    n_segments: int,
+    order: Array | None = None,
+) -> Array:
+    r"""Weighted median per segment: the value :math:`m` minimising :math:`\sum_i w_i |x_i - m|`.
+
+    With values sorted and cumulative weights :math:`c_k`, the median is the first value whose :math:`c_k`
+    reaches half the segment's total weight :math:`W/2`. When some :math:`c_k` equals :math:`W/2` exactly, the
+    minimisers form an interval and the midpoint of its ends is returned, so equal weights give the ordinary
+    median (mean of the two middle values for an even count). Segments whose weights are all zero use unit
+    weights. ``order`` is :func:`segment_order` of the same values, when it is already known.
+    """
+    xp = be.xp
+    if order is None:
+        order = segment_order(be, values, segments)
+    v = values[order]
+    s = segments[order]
+    w = weights[order]
+    total = be.segment_sum(w, s, n_segments)
+    w = w + (total == 0)[s]  # all-zero segments fall back to unit weights
+    total = be.segment_sum(w, s, n_segments)
+    counts, starts = _sorted_layout(be, s, n_segments)
+    cumulative = xp.cumsum(w)
+    within = cumulative - (xp.cumsum(total) - total)[s]
+    half = 0.5 * total[s]
+    below = be.segment_sum(within < half * (1.0 - _HALF_SLACK), s, n_segments)
+    upto = be.segment_sum(within <= half * (1.0 + _HALF_SLACK), s, n_segments)
+    low_index = (starts + below).astype(int)
+    high_index = (starts + xp.minimum(upto, counts - 1)).astype(int)
+    return 0.5 * (v[low_index] + v[high_index])
+
+
+def segment_trimmed_mean(
+    be: ArrayBackend,
+    values: Array,
+    segments: Array,
+    n_segments: int,
+    trim: float,
+    order: Array | None = None,
+) -> Array:
+    r"""Symmetric trimmed mean per segment.
+
+    With :math:`n` answers, the :math:`k = \lfloor \beta n \rfloor` smallest and :math:`k` largest are dropped
+    and the rest averaged (Huber & Ronchetti, *Robust Statistics*, 2009, §3.3); ``trim`` is :math:`\beta`, in
+    [0, 0.5). ``trim = 0`` is the mean; as :math:`\beta \to 0.5` it approaches the median.
+    """
+    xp = be.xp
+    if order is None:
+        order = segment_order(be, values, segments)
+    v = values[order]
+    s = segments[order]
+    counts, starts = _sorted_layout(be, s, n_segments)
+    rank = xp.arange(v.shape[0]) - starts[s]
+    cut = xp.floor(trim * counts)
+    keep = (rank >= cut[s]) & (rank < (counts - cut)[s])
+    kept = be.segment_sum(keep, s, n_segments)
+    return be.segment_sum(xp.where(keep, v, 0.0), s, n_segments) / kept
