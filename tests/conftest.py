@@ -1,0 +1,83 @@
+"""Shared fixtures.
+
+Real datasets come from ``$TRUTHGUARD_DATA`` (``.ci/run`` points it at ``../shared/data``). Tests never
+download: the user cache is redirected to a temporary folder, and a test needing a dataset that is not in
+``$TRUTHGUARD_DATA`` fails under CI (``CI=true``) and is skipped elsewhere, with the reason.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from truthguard import datasets
+from truthguard.datasets import files
+
+ON_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _isolated_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    previous = os.environ.get(files.CACHE_ENV)
+    os.environ[files.CACHE_ENV] = str(tmp_path_factory.mktemp("truthguard-cache"))
+    yield
+    if previous is None:
+        os.environ.pop(files.CACHE_ENV, None)
+    else:
+        os.environ[files.CACHE_ENV] = previous
+
+
+def require_dataset(name: str) -> None:
+    """Fail (under CI) or skip unless the dataset's files are in $TRUTHGUARD_DATA."""
+    spec = datasets.info(name)
+    assert spec.folder is not None
+    root = files.data_dir()
+    present = root is not None and all((root / spec.folder.folder / f.name).is_file() for f in spec.folder.files)
+    if not present:
+        reason = f"dataset {name!r} not found: set TRUTHGUARD_DATA to a folder holding {spec.folder.folder}/"
+        if ON_CI:
+            pytest.fail(reason)
+        pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def load_real() -> Callable[..., datasets.Dataset]:
+    """``load_real(name, **options)``: a real dataset from $TRUTHGUARD_DATA (fail on CI / skip if absent)."""
+    cache: dict[tuple[str, tuple[tuple[str, object], ...]], datasets.Dataset] = {}
+
+    def load(name: str, **options: object) -> datasets.Dataset:
+        require_dataset(name)
+        key = (name, tuple(sorted(options.items())))
+        if key not in cache:
+            cache[key] = datasets.load(name, **options)
+        return cache[key]
+
+    return load
+
+
+@pytest.fixture
+def toy_answers() -> pd.DataFrame:
+    """Three tasks, three workers; worker c is far off on every task."""
+    return pd.DataFrame(
+        {
+            "task": [1, 1, 1, 2, 2, 2, 3, 3, 3],
+            "worker": ["a", "b", "c"] * 3,
+            "value": [10.0, 10.5, 30.0, 20.0, 19.0, 0.0, 5.0, 5.5, 25.0],
+        }
+    )
+
+
+@pytest.fixture
+def write_csv(tmp_path: Path) -> Callable[[str, str], Path]:
+    """``write_csv(name, text)`` writes ``text`` to ``tmp_path / name`` and returns the path."""
+
+    def write(name: str, text: str) -> Path:
+        path = tmp_path / name
+        path.write_text(text)
+        return path
+
+    return write
