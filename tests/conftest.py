@@ -45,6 +45,12 @@ def require_dataset(name: str) -> None:
 
 
 @pytest.fixture(scope="session")
+def need_dataset() -> Callable[[str], None]:
+    """``need_dataset(name)``: fail under CI, skip elsewhere, unless the dataset is in $TRUTHGUARD_DATA."""
+    return require_dataset
+
+
+@pytest.fixture(scope="session")
 def load_real() -> Callable[..., datasets.Dataset]:
     """``load_real(name, **options)``: a real dataset from $TRUTHGUARD_DATA (fail on CI / skip if absent)."""
     cache: dict[tuple[str, tuple[tuple[str, object], ...]], datasets.Dataset] = {}

@@ -5,11 +5,14 @@ found in ``$TRUTHGUARD_DATA``, the user cache, or downloaded with a checksum (se
 :mod:`truthguard.datasets.files`).
 """
 
-from truthguard.datasets import emotion as _emotion  # noqa: F401  (registers the dataset)
-from truthguard.datasets import weather as _weather  # noqa: F401  (registers the dataset)
-from truthguard.datasets.base import Dataset, DatasetSpec, info, list_datasets, load, path
-from truthguard.datasets.synthetic import make_synthetic  # registers "synthetic" first: the default
+from truthguard.datasets import emotion, synthetic, weather
+from truthguard.datasets.base import Dataset, DatasetSpec, info, list_datasets, load, path, register
+from truthguard.datasets.synthetic import make_synthetic
 
-list = list_datasets
+# The order of the registry is the order of `truthguard datasets list`: the built-in default first.
+for _spec in (synthetic.SPEC, emotion.SPEC, weather.SPEC):
+    register(_spec)
 
-__all__ = ["Dataset", "DatasetSpec", "info", "list", "list_datasets", "load", "make_synthetic", "path"]
+list = list_datasets  # the registry's public verb, as the issue names it
+
+__all__ = ["Dataset", "DatasetSpec", "info", "list", "list_datasets", "load", "make_synthetic", "path", "register"]

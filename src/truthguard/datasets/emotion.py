@@ -8,7 +8,7 @@ import pandas as pd
 from truthguard.core.answers import Answers
 from truthguard.core.bounds import Bounds
 from truthguard.core.io import truth_from_frame
-from truthguard.datasets.base import Dataset, DatasetSpec, register
+from truthguard.datasets.base import Dataset, DatasetSpec
 from truthguard.datasets.files import DataFolder, RemoteFile, locate
 from truthguard.errors import InputError
 
@@ -74,17 +74,15 @@ def load_emotion(dimension: str = "all") -> Dataset:
     )
 
 
-register(
-    DatasetSpec(
-        name="emotion",
-        description="Emotion (N_Emotion): 700 items, 38 workers, 7,000 ratings in [0,100] or [-100,100], expert truth",
-        citation=(
-            "Snow, O'Connor, Jurafsky, Ng. Cheap and Fast - But is it Good? EMNLP 2008; packaged as N_Emotion by "
-            "Zheng, Li, Li, Shan, Cheng. Truth Inference in Crowdsourcing: Is the Problem Solved? PVLDB 10(5), 2017"
-        ),
-        loader=load_emotion,
-        folder=FOLDER,
-        licence="no licence stated; research use, cite Snow et al. 2008 and Zheng et al. 2017",
-        notes=("the Emotion dataset of Fang et al. (WWW 2021)",),
-    )
+SPEC = DatasetSpec(
+    name="emotion",
+    description="Emotion (N_Emotion): 700 items, 38 workers, 7,000 ratings in [0,100] or [-100,100], expert truth",
+    citation=(
+        "Snow, O'Connor, Jurafsky, Ng. Cheap and Fast - But is it Good? EMNLP 2008; packaged as N_Emotion by "
+        "Zheng, Li, Li, Shan, Cheng. Truth Inference in Crowdsourcing: Is the Problem Solved? PVLDB 10(5), 2017"
+    ),
+    loader=load_emotion,
+    folder=FOLDER,
+    licence="no licence stated; research use, cite Snow et al. 2008 and Zheng et al. 2017",
+    notes=("the Emotion dataset of Fang et al. (WWW 2021)",),
 )

@@ -7,7 +7,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from truthguard.core.bounds import Bounds
-from truthguard.datasets.base import Dataset, DatasetSpec, register
+from truthguard.datasets.base import Dataset, DatasetSpec
 from truthguard.errors import InputError
 
 __all__ = ["make_synthetic"]
@@ -171,12 +171,10 @@ def _distinct_by_partition(rng: np.random.Generator, n_tasks: int, n_workers: in
     return np.concatenate(parts)
 
 
-register(
-    DatasetSpec(
-        name="synthetic",
-        description="seeded synthetic answers from heterogeneous Gaussian workers (the built-in default)",
-        citation="generator of TruthGuard; defaults follow the proposed setting for Fang et al. (WWW 2021)",
-        loader=make_synthetic,
-        notes=("needs no download; every option changes the data, the seed fixes it",),
-    )
+SPEC = DatasetSpec(
+    name="synthetic",
+    description="seeded synthetic answers from heterogeneous Gaussian workers (the built-in default)",
+    citation="generator of TruthGuard; defaults follow the proposed setting for Fang et al. (WWW 2021)",
+    loader=make_synthetic,
+    notes=("needs no download; every option changes the data, the seed fixes it",),
 )

@@ -8,7 +8,7 @@ import pandas as pd
 from truthguard.core.answers import Answers
 from truthguard.core.bounds import Bounds
 from truthguard.core.io import truth_from_frame
-from truthguard.datasets.base import Dataset, DatasetSpec, register
+from truthguard.datasets.base import Dataset, DatasetSpec
 from truthguard.datasets.files import DataFolder, RemoteFile, locate
 from truthguard.errors import InputError
 
@@ -99,17 +99,15 @@ def load_weather(temperature: str = "both", low: float | None = None, high: floa
     )
 
 
-register(
-    DatasetSpec(
-        name="weather",
-        description="Weather: 1,400 temperature entries (°F) forecast by 9 sources, 1,159 with observed truth",
-        citation=(
-            "Li, Li, Gao, Zhao, Fan, Han. Resolving Conflicts in Heterogeneous Data by Truth Discovery and "
-            "Source Reliability Estimation. SIGMOD 2014 (data crawled by Xin Liu, Yaliang Li, Qi Li, Jing Gao)"
-        ),
-        loader=load_weather,
-        folder=FOLDER,
-        licence="academic and education use only; the data may not be redistributed (never bundle it)",
-        notes=("the Weather dataset of Fang et al. (WWW 2021), assumed: its source is not stated there",),
-    )
+SPEC = DatasetSpec(
+    name="weather",
+    description="Weather: 1,400 temperature entries (°F) forecast by 9 sources, 1,159 with observed truth",
+    citation=(
+        "Li, Li, Gao, Zhao, Fan, Han. Resolving Conflicts in Heterogeneous Data by Truth Discovery and "
+        "Source Reliability Estimation. SIGMOD 2014 (data crawled by Xin Liu, Yaliang Li, Qi Li, Jing Gao)"
+    ),
+    loader=load_weather,
+    folder=FOLDER,
+    licence="academic and education use only; the data may not be redistributed (never bundle it)",
+    notes=("the Weather dataset of Fang et al. (WWW 2021), assumed: its source is not stated there",),
 )
