@@ -13,11 +13,17 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from hypothesis import settings
 
 from truthguard import datasets
 from truthguard.datasets import files
 
 ON_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+# CI runs the same examples every time (a red run is then reproducible); elsewhere hypothesis explores.
+settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
+settings.register_profile("dev", deadline=None)
+settings.load_profile("ci" if ON_CI else "dev")
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -104,7 +104,7 @@ class CRH(IterativeAggregator):
         std = segment_std(be, claims.value, claims.task, claims.n_tasks, claims.task_counts)
         mean = segment_mean(be, claims.value, claims.task, claims.n_tasks, claims.task_counts)
         needs_order = self.loss == "absolute" or self.init == "median"
-        order = segment_order(be, claims.value, claims.task) if needs_order else None
+        order = segment_order(be, claims.value, claims.task, claims.n_tasks) if needs_order else None
         return _Prep(inverse_std=(1.0 / std)[claims.task], mean=mean, order=order)
 
     def _initial_truths(self, be: ArrayBackend, claims: Claims, prep: _Prep) -> Array:

@@ -92,7 +92,7 @@ class _InverseVariance(IterativeAggregator):
         values = claims.value
         if prior.standardize:
             unit = xp.ones(values.shape[0])
-            order = segment_order(be, values, claims.task)
+            order = segment_order(be, values, claims.task, claims.n_tasks)
             center = segment_weighted_median(be, values, unit, claims.task, claims.n_tasks, order)
             scale = segment_std(be, values, claims.task, claims.n_tasks, claims.task_counts)
             values = (values - center[claims.task]) / scale[claims.task]

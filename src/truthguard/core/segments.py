@@ -68,9 +68,9 @@ def segment_std(
     return xp.where(spread, xp.sqrt(xp.where(spread, variance, 1.0)), 1.0)
 
 
-def segment_order(be: ArrayBackend, values: Array, segments: Array) -> Array:
+def segment_order(be: ArrayBackend, values: Array, segments: Array, n_segments: int) -> Array:
     """Permutation sorting answers by segment, then by value (ties keep their order)."""
-    return be.xp.lexsort((values, segments))
+    return be.segment_argsort(values, segments, n_segments)
 
 
 def _sorted_layout(be: ArrayBackend, segments_sorted: Array, n_segments: int) -> tuple[Array, Array]:
@@ -99,7 +99,7 @@ def segment_weighted_median(
     """
     xp = be.xp
     if order is None:
-        order = segment_order(be, values, segments)
+        order = segment_order(be, values, segments, n_segments)
     v = values[order]
     s = segments[order]
     w = weights[order]
@@ -133,7 +133,7 @@ def segment_trimmed_mean(
     """
     xp = be.xp
     if order is None:
-        order = segment_order(be, values, segments)
+        order = segment_order(be, values, segments, n_segments)
     v = values[order]
     s = segments[order]
     counts, starts = _sorted_layout(be, s, n_segments)

@@ -1,0 +1,57 @@
+"""Project checks that run with the tests: ruff, mypy, and the README's commands."""
+
+from __future__ import annotations
+
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from truthguard.cli.main import main
+
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text()
+
+
+def _run(*command: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
+
+
+@pytest.mark.parametrize("command", [("check",), ("format", "--check")])
+def test_ruff(command: tuple[str, ...]) -> None:
+    ruff = shutil.which("ruff") or pytest.fail("ruff is missing: install the test extras")
+    result = _run(ruff, *command, "src", "tests", "benchmarks")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_mypy_strict() -> None:
+    result = _run(sys.executable, "-m", "mypy")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def _bash_lines() -> list[str]:
+    blocks = re.findall(r"```bash\n(.*?)```", README, flags=re.DOTALL)
+    return [line.split("  #")[0].strip() for block in blocks for line in block.splitlines() if line.strip()]
+
+
+def test_ci_runs_the_readme_test_command() -> None:
+    test_command = next(line for line in _bash_lines() if "pytest" in line and "install" in line)
+    assert test_command in (ROOT / ".ci" / "run").read_text()
+
+
+def test_readme_main_job_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    main_job = next(line for line in _bash_lines() if line.startswith("pip install . && truthguard"))
+    argv = shlex.split(main_job.split("&&", 1)[1])[1:]
+    assert main(argv) == 0
+    assert "MAE" in capsys.readouterr().out
+
+
+def test_readme_quickstart_runs(need_dataset) -> None:
+    need_dataset("emotion")
+    code = re.search(r"```python\n(.*?)```", README, flags=re.DOTALL)
+    assert code is not None
+    exec(compile(code.group(1), "README quickstart", "exec"), {})
