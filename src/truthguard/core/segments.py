@@ -104,14 +104,14 @@ def segment_weighted_median(
     s = segments[order]
     w = weights[order]
     total = be.segment_sum(w, s, n_segments)
-    w = w + (total == 0)[s]  # all-zero segments fall back to unit weights
+    w = w + (total == 0)[s] * 1.0  # all-zero segments fall back to unit weights
     total = be.segment_sum(w, s, n_segments)
     counts, starts = _sorted_layout(be, s, n_segments)
     cumulative = xp.cumsum(w)
     within = cumulative - (xp.cumsum(total) - total)[s]
     half = 0.5 * total[s]
-    below = be.segment_sum(within < half * (1.0 - _HALF_SLACK), s, n_segments)
-    upto = be.segment_sum(within <= half * (1.0 + _HALF_SLACK), s, n_segments)
+    below = be.segment_sum((within < half * (1.0 - _HALF_SLACK)) * 1.0, s, n_segments)
+    upto = be.segment_sum((within <= half * (1.0 + _HALF_SLACK)) * 1.0, s, n_segments)
     low_index = (starts + below).astype(int)
     high_index = (starts + xp.minimum(upto, counts - 1)).astype(int)
     return 0.5 * (v[low_index] + v[high_index])
@@ -140,5 +140,5 @@ def segment_trimmed_mean(
     rank = xp.arange(v.shape[0]) - starts[s]
     cut = xp.floor(trim * counts)
     keep = (rank >= cut[s]) & (rank < (counts - cut)[s])
-    kept = be.segment_sum(keep, s, n_segments)
+    kept = be.segment_sum(keep * 1.0, s, n_segments)
     return be.segment_sum(xp.where(keep, v, 0.0), s, n_segments) / kept
