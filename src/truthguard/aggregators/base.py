@@ -24,7 +24,7 @@ import pandas as pd
 from truthguard.core.answers import Answers
 from truthguard.core.backend import NUMPY, Array, ArrayBackend
 from truthguard.core.claims import Claims
-from truthguard.core.labels import align_to_labels
+from truthguard.core.labels import align_to_labels, show
 from truthguard.errors import InputError
 
 __all__ = ["Aggregator", "IterativeAggregator", "Step", "resolve_worker_weights"]
@@ -218,13 +218,17 @@ def resolve_worker_weights(
         return np.ones(len(workers))
     if not isinstance(weights, pd.Series):
         raise InputError(f"{owner} weights must be a pandas Series indexed by worker; got {type(weights).__name__}")
-    aligned = align_to_labels(weights, workers)
+    numeric = pd.to_numeric(weights, errors="coerce")
+    if (numeric.isna() & weights.notna()).any():
+        bad = weights[numeric.isna() & weights.notna()]
+        raise InputError(f"{owner} weight {show(bad.iloc[0])} of worker {show(bad.index[0])} is not a number")
+    aligned = align_to_labels(numeric, workers)
     missing = np.isnan(aligned)
     if missing.any():
         if default is None:
             raise InputError(
                 f"{owner} has no weight for {int(missing.sum())} worker(s), "
-                f"e.g. {workers[int(np.flatnonzero(missing)[0])]!r}; "
+                f"e.g. {show(workers[int(np.flatnonzero(missing)[0])])}; "
                 "give them weights or set default_weight"
             )
         aligned[missing] = default

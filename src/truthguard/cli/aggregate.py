@@ -106,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
         summary.update(mae=scores.mae, rmse=scores.rmse, n_truth=scores.n)
     if args.json:
         summary["objective_history"] = aggregator.objective_history_
-        emit_json(summary)
+        emit_json(summary, to_stderr=written == "-")  # stdout carries the estimates then
     else:
         _print_summary(summary, to_stderr=written == "-")
     return 0

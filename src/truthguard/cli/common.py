@@ -158,9 +158,9 @@ def write_output(frame: pd.DataFrame, output: str | None) -> str | None:
     return str(Path(output))
 
 
-def emit_json(payload: dict[str, Any]) -> None:
-    """Print one JSON object on standard output (NaN and infinities become null)."""
-    print(json.dumps(_finite(payload), indent=2))
+def emit_json(payload: dict[str, Any], to_stderr: bool = False) -> None:
+    """Print one JSON object on standard output, or error when it carries data (NaN and infinities: null)."""
+    print(json.dumps(_finite(payload), indent=2), file=sys.stderr if to_stderr else sys.stdout)
 
 
 def _finite(value: Any) -> Any:

@@ -95,15 +95,11 @@ def run_info(args: argparse.Namespace) -> int:
 
 def run_path(args: argparse.Namespace) -> int:
     spec = registry.info(args.name)
-    try:
-        print(registry.path(spec.name, download=args.download))
-    except DataUnavailableError:
-        if args.download:
-            raise
-        assert spec.folder is not None
+    if spec.folder is not None and not args.download and files.find(spec.folder) is None:
         raise DataUnavailableError(
             f"dataset {spec.name!r} is not on this machine "
             f"(searched {', '.join(map(str, files.candidates(spec.folder)))}); "
             f"run 'truthguard datasets path {spec.name} --download' or set TRUTHGUARD_DATA"
-        ) from None
+        )
+    print(registry.path(spec.name, download=args.download))
     return 0

@@ -17,6 +17,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from truthguard.core.labels import show
 from truthguard.errors import InputError
 
 __all__ = ["DUPLICATE_POLICIES", "Answers", "DuplicatePolicy"]
@@ -134,7 +135,9 @@ class Answers:
         worker_codes, workers = _factorize(worker_col)
 
         def describe(position: int) -> str:
-            return f"row {position + 1} (task {task_col.iloc[position]!r}, worker {worker_col.iloc[position]!r})"
+            return (
+                f"row {position + 1} (task {show(task_col.iloc[position])}, worker {show(worker_col.iloc[position])})"
+            )
 
         return cls._canonical(tasks, workers, task_codes, worker_codes, values, on_duplicate, describe)
 
@@ -155,9 +158,15 @@ class Answers:
         ``on_duplicate`` as in :meth:`from_frame`.
         """
         _check_policy(on_duplicate)
-        task_codes = np.asarray(task, dtype=np.int64)
-        worker_codes = np.asarray(worker, dtype=np.int64)
-        values = np.asarray(value, dtype=np.float64)
+        try:
+            raw_codes = np.asarray(task), np.asarray(worker)
+            values = np.asarray(value, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise InputError("answer values must be numbers") from None
+        for name, codes in zip(("task", "worker"), raw_codes, strict=True):
+            if codes.size and not np.issubdtype(codes.dtype, np.integer):
+                raise InputError(f"{name} codes must be integers; got dtype {codes.dtype}")
+        task_codes, worker_codes = (codes.astype(np.int64) for codes in raw_codes)
         if not task_codes.shape == worker_codes.shape == values.shape or task_codes.ndim != 1:
             raise InputError("task, worker and value codes must be 1-D arrays of the same length")
         if len(values) == 0:
@@ -172,7 +181,7 @@ class Answers:
 
         def describe(position: int) -> str:
             task_label, worker_label = tasks[task_codes[position]], workers[worker_codes[position]]
-            return f"answer {position + 1} (task {task_label!r}, worker {worker_label!r})"
+            return f"answer {position + 1} (task {show(task_label)}, worker {show(worker_label)})"
 
         return cls._canonical(
             pd.Index(tasks), pd.Index(workers), task_codes, worker_codes, values, on_duplicate, describe
@@ -220,7 +229,11 @@ def _check_policy(on_duplicate: str) -> None:
 
 
 def _value_column(frame: pd.DataFrame) -> str:
-    columns = set(map(str, frame.columns))
+    names = [str(c) for c in frame.columns]
+    repeated = sorted({n for n in names if names.count(n) > 1} & {"task", "worker", "value", "label"})
+    if repeated:
+        raise InputError(f"answers have more than one column named {repeated[0]!r}; keep one")
+    columns = set(names)
     missing = [name for name in ("task", "worker") if name not in columns]
     if "value" in columns and "label" in columns:
         raise InputError("answers have both a 'value' and a 'label' column; keep one (label is an alias of value)")
@@ -239,10 +252,12 @@ def _value_column(frame: pd.DataFrame) -> str:
 
 def _numeric_values(column: pd.Series, name: str, task: pd.Series, worker: pd.Series) -> FloatArray:
     def where(position: int) -> str:
-        return f"row {position + 1} (task {task.iloc[position]!r}, worker {worker.iloc[position]!r})"
+        return f"row {position + 1} (task {show(task.iloc[position])}, worker {show(worker.iloc[position])})"
 
-    if pd.api.types.is_bool_dtype(column.dtype):
-        raise InputError(f"column {name!r} holds booleans; give numeric values")
+    kind = pd.api.types.infer_dtype(column, skipna=True)
+    if kind in ("boolean", "datetime", "datetime64", "date", "timedelta", "timedelta64", "time", "period", "complex"):
+        held = "booleans" if kind == "boolean" else f"{kind} values"
+        raise InputError(f"column {name!r} holds {held}; give numeric values")
     if pd.api.types.is_numeric_dtype(column.dtype):
         values = column.to_numpy(dtype=np.float64, na_value=np.nan)
     else:
@@ -251,7 +266,7 @@ def _numeric_values(column: pd.Series, name: str, task: pd.Series, worker: pd.Se
         if not_numeric.any():
             position = int(np.flatnonzero(not_numeric)[0])
             raise InputError(
-                f"column {name!r} has a non-numeric value {column.iloc[position]!r} at {where(position)}; "
+                f"column {name!r} has a non-numeric value {show(column.iloc[position])} at {where(position)}; "
                 "give numbers only"
             )
         values = coerced.to_numpy(dtype=np.float64, na_value=np.nan)

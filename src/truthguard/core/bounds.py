@@ -14,7 +14,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from truthguard.core.answers import Answers
-from truthguard.core.labels import align_to_labels
+from truthguard.core.labels import align_to_labels, show
 from truthguard.errors import InputError
 
 __all__ = ["Bounds"]
@@ -47,10 +47,15 @@ class Bounds:
         if isinstance(self.low, pd.Series) != isinstance(self.high, pd.Series):
             raise InputError("give low and high both as numbers or both as per-task Series")
         if isinstance(self.low, pd.Series) and isinstance(self.high, pd.Series):
-            low = self.low.astype(np.float64)
-            high = self.high.reindex(self.low.index).astype(np.float64)
-            if not self.low.index.equals(self.high.index) and high.isna().any():
-                raise InputError("per-task low and high bounds must cover the same tasks")
+            if not (self.low.index.sort_values().equals(self.high.index.sort_values())):
+                raise InputError("per-task low and high bounds must cover the same tasks, once each")
+            if self.low.index.hasnans:
+                raise InputError("per-task bounds have a missing task id; give every row a task")
+            try:
+                low = self.low.astype(np.float64)
+                high = self.high.reindex(self.low.index).astype(np.float64)
+            except (TypeError, ValueError):
+                raise InputError("per-task bounds must be numbers") from None
             object.__setattr__(self, "low", low)
             object.__setattr__(self, "high", high)
             _check_pairs(low.to_numpy(np.float64), high.to_numpy(np.float64), low.index)
@@ -78,7 +83,7 @@ class Bounds:
             raise InputError(f"bounds table is missing column(s) {', '.join(missing)}; give columns task, low, high")
         if frame["task"].duplicated().any():
             task = frame.loc[frame["task"].duplicated(), "task"].iloc[0]
-            raise InputError(f"bounds table gives task {task!r} more than once; keep one row per task")
+            raise InputError(f"bounds table gives task {show(task)} more than once; keep one row per task")
         columns = {}
         for name in ("low", "high"):
             values = pd.to_numeric(frame[name], errors="coerce")
@@ -102,7 +107,7 @@ class Bounds:
             if missing.any():
                 first = tasks[int(np.flatnonzero(missing)[0])]
                 raise InputError(
-                    f"bounds table has no row for {int(missing.sum())} task(s), e.g. {first!r}; add them or use "
+                    f"bounds table has no row for {int(missing.sum())} task(s), e.g. {show(first)}; add them or use "
                     "one global pair"
                 )
             return low, high
@@ -117,7 +122,7 @@ class Bounds:
             t = int(answers.task[i])
             raise InputError(
                 f"{int(outside.sum())} answer(s) lie outside their bounds, e.g. value {answers.value[i]:g} of task "
-                f"{answers.tasks[t]!r} (worker {answers.workers[answers.worker[i]]!r}) is outside "
+                f"{show(answers.tasks[t])} (worker {show(answers.workers[answers.worker[i]])}) is outside "
                 f"[{low[t]:g}, {high[t]:g}]; fix the values or widen the bounds"
             )
 
@@ -135,6 +140,6 @@ def _check_pairs(low_values: npt.ArrayLike, high_values: npt.ArrayLike, index: p
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         raise InputError(
-            f"bounds for {index[i]!r} are invalid: low={low[i]:g}, high={high[i]:g}; "
+            f"bounds for {show(index[i])} are invalid: low={low[i]:g}, high={high[i]:g}; "
             "give finite numbers with low <= high"
         )

@@ -17,7 +17,7 @@ import pandas as pd
 
 from truthguard.core.answers import Answers, DuplicatePolicy
 from truthguard.core.bounds import Bounds
-from truthguard.core.labels import unknown_labels
+from truthguard.core.labels import show, unknown_labels
 from truthguard.errors import InputError
 
 __all__ = ["read_answers", "read_bounds", "read_table", "read_truth", "write_table"]
@@ -70,23 +70,25 @@ def truth_from_frame(frame: pd.DataFrame, tasks: pd.Index | None = None, source:
     missing = [c for c in ("task", "truth") if c not in frame.columns]
     if missing:
         raise InputError(f"{source} is missing column(s) {', '.join(missing)}; give columns task, truth")
+    if len(frame) == 0:
+        raise InputError(f"{source} has no rows; give at least one task, truth pair")
     values = pd.to_numeric(frame["truth"], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
     bad = ~np.isfinite(values)
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
         raise InputError(
             f"{source} has a missing, non-numeric or infinite truth at row {row + 1} "
-            f"(task {frame['task'].iloc[row]!r}); give finite numbers"
+            f"(task {show(frame['task'].iloc[row])}); give finite numbers"
         )
     if frame["task"].duplicated().any():
         task = frame.loc[frame["task"].duplicated(), "task"].iloc[0]
-        raise InputError(f"{source} gives task {task!r} more than once; keep one row per task")
+        raise InputError(f"{source} gives task {show(task)} more than once; keep one row per task")
     truth = pd.Series(values, index=pd.Index(frame["task"], name="task"), name="truth")
     if tasks is not None:
         unknown = unknown_labels(pd.Index(truth.index), tasks)
         if len(unknown):
             raise InputError(
-                f"{source} names {len(unknown)} task(s) that have no answers, e.g. {unknown[0]!r}; "
+                f"{source} names {len(unknown)} task(s) that have no answers, e.g. {show(unknown[0])}; "
                 "remove them or check that the task ids match the answers"
             )
     return truth
@@ -97,13 +99,23 @@ def read_bounds(path: str | os.PathLike[str]) -> Bounds:
     return Bounds.from_frame(read_table(path, "bounds"))
 
 
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current
+
+
 def write_table(frame: pd.DataFrame, path: str | os.PathLike[str]) -> None:
     """Write ``frame`` as CSV or Parquet (by suffix) atomically: a temporary file renamed into place."""
     path = Path(path)
     if not path.parent.is_dir():
         raise InputError(f"cannot write {str(path)!r}: directory {str(path.parent)!r} does not exist; create it")
+    if path.is_dir():
+        raise InputError(f"cannot write {str(path)!r}: it is a directory; give a file name")
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(handle)
+    # mkstemp creates the file private (0600); give it the mode a plain open() would have given.
+    Path(temporary).chmod(path.stat().st_mode & 0o7777 if path.exists() else 0o666 & ~_umask())
     try:
         if _is_parquet(path):
             frame.to_parquet(temporary, index=False)

@@ -12,7 +12,12 @@ import pandas as pd
 
 from truthguard.errors import InputError
 
-__all__ = ["align_to_labels", "unknown_labels"]
+__all__ = ["align_to_labels", "show", "unknown_labels"]
+
+
+def show(label: object) -> str:
+    """``repr`` of an id as the user wrote it: ``2`` and ``'a'``, not NumPy's ``np.int64(2)``."""
+    return repr(label.item() if isinstance(label, np.generic) else label)
 
 
 def _comparable(index: pd.Index, labels: pd.Index) -> tuple[pd.Index, pd.Index]:
@@ -32,6 +37,6 @@ def align_to_labels(series: pd.Series, labels: pd.Index) -> npt.NDArray[np.float
     index, target = _comparable(pd.Index(series.index), labels)
     if index.has_duplicates:
         duplicated = series.index[index.duplicated()][0]
-        raise InputError(f"the table gives {duplicated!r} more than once; keep one row per id")
+        raise InputError(f"the table gives {show(duplicated)} more than once; keep one row per id")
     aligned = pd.Series(series.to_numpy(dtype=np.float64), index=index).reindex(target)
     return aligned.to_numpy(dtype=np.float64)

@@ -76,6 +76,8 @@ def make_synthetic(
         sigma_high,
         bias_scale,
     )
+    if not isinstance(seed, int | np.integer) or isinstance(seed, bool) or seed < 0:
+        raise InputError(f"seed must be a non-negative integer; got {seed!r}")
     rng = np.random.default_rng(seed)
     truth = rng.uniform(truth_low, truth_high, size=n_tasks)
     sigma = rng.uniform(sigma_low, sigma_high, size=n_workers)
@@ -108,6 +110,16 @@ def _check(
     sigma_high: float,
     bias_scale: float,
 ) -> None:
+    reals = {
+        "truth_low": truth_low,
+        "truth_high": truth_high,
+        "sigma_low": sigma_low,
+        "sigma_high": sigma_high,
+        "bias_scale": bias_scale,
+    }
+    for name, number in reals.items():
+        if not isinstance(number, int | float | np.number) or isinstance(number, bool) or not np.isfinite(number):
+            raise InputError(f"{name} must be a finite number; got {number!r}")
     for name, count in (("n_tasks", n_tasks), ("n_workers", n_workers)):
         if not isinstance(count, int | np.integer) or isinstance(count, bool) or count < 1:
             raise InputError(f"{name} must be a positive integer; got {count!r}")
