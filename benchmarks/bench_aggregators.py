@@ -20,6 +20,7 @@ import resource
 import statistics
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -115,14 +116,14 @@ def main() -> int:
         f"= {answers.n_answers / median / 1e6:.1f} M answers/s (target >= 40)"
     )
     for name, fit in figures["fits"].items():
+        state = "converged" if fit["converged"] else "not converged"
         print(
-            f"full {name} fit: {fit['seconds']:.2f} s, {fit['n_iter']} iterations "
-            f"({'converged' if fit['converged'] else 'not converged'}), peak RSS so far {fit['peak_rss_gib_so_far']:.2f} GiB"
+            f"full {name} fit: {fit['seconds']:.2f} s, {fit['n_iter']} iterations ({state}), "
+            f"peak RSS so far {fit['peak_rss_gib_so_far']:.2f} GiB"
         )
     print(f"peak RSS of the whole run (generation included): {figures['peak_rss_gib']:.2f} GiB (target <= 8)")
     if args.json:
-        with open(args.json, "w") as handle:
-            json.dump(figures, handle, indent=2)
+        Path(args.json).write_text(json.dumps(figures, indent=2))
     return 0
 
 

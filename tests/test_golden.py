@@ -186,9 +186,12 @@ def _frame(rows: Table) -> pd.DataFrame:
 
 
 def _assert_matches(model: Aggregator, truth: dict[int, float], weight: dict[int, float]) -> None:
-    # Values are of order 50: 1e-7 absolute is far below any formula difference, above the guards' 1e-10 shifts.
-    np.testing.assert_allclose(model.truths_.to_numpy(), [truth[m] for m in model.truths_.index], rtol=1e-9, atol=1e-7)
-    np.testing.assert_allclose(model.weights_.to_numpy(), [weight[i] for i in model.weights_.index], rtol=1e-6)
+    # Values are of order 50: 1e-6 absolute is far below any formula difference, above what the guards (1e-10
+    # relative changes of distances and variances) can shift.
+    np.testing.assert_allclose(model.truths_.to_numpy(), [truth[m] for m in model.truths_.index], rtol=1e-9, atol=1e-6)
+    # The guards change a weight by about (guard / distance): 1e-10 of the data's scale over a worker's own
+    # residual, which is 1e-9 typically and up to 1e-5 for a worker the truths are converging onto.
+    np.testing.assert_allclose(model.weights_.to_numpy(), [weight[i] for i in model.weights_.index], rtol=1e-5)
 
 
 @pytest.mark.parametrize("seed", range(5))

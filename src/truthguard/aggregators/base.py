@@ -25,6 +25,7 @@ from truthguard.core.answers import Answers
 from truthguard.core.backend import NUMPY, Array, ArrayBackend
 from truthguard.core.claims import Claims
 from truthguard.core.labels import align_to_labels, show
+from truthguard.core.segments import overall_std
 from truthguard.errors import InputError
 
 __all__ = ["Aggregator", "IterativeAggregator", "Step", "resolve_worker_weights"]
@@ -193,8 +194,7 @@ class IterativeAggregator(Aggregator):
         prep = self._prepare(be, claims)
         truths = self._initial_truths(be, claims, prep)
         estimate = self._output(be, claims, prep, truths)
-        spread = float(np.std(claims.value))
-        threshold = self.tol * (spread if spread > 0 else 1.0)
+        threshold = self.tol * float(overall_std(be, claims.value))
         history: list[float] = []
         weights = np.ones(claims.n_workers)
         converged = False

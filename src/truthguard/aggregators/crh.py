@@ -25,6 +25,7 @@ NORMALIZATIONS = ("sum", "max")
 @dataclass(frozen=True)
 class _Prep:
     inverse_std: Array  # 1 / std of the claims on each answer's task
+    epsilon: Array  # guard added to every worker's distance
     mean: Array  # plain per-task mean, the fallback of an all-zero-weight task
     order: Array | None  # answers sorted by (task, value), for the weighted median
 
@@ -54,8 +55,14 @@ class CRH(IterativeAggregator):
     longer minimises the objective, so ``objective_history_`` may rise).
 
     Guards: a task whose answers all agree (or that has one answer) uses :math:`\mathrm{std}_m = 1`; each
-    :math:`D_i` is raised by :math:`10^{-10}` times the mean distance, so a worker who matches the truths
-    exactly gets a large finite weight instead of :math:`+\infty`.
+    :math:`D_i` is raised by a constant :math:`\varepsilon = 10^{-10} \cdot \frac{1}{K}\sum_{\text{answers}}
+    \mathrm{std}_m` (:math:`K` workers: the typical size of a distance), so a worker who matches the truths
+    exactly gets a large finite weight instead of :math:`+\infty`, and the objective with :math:`D_i +
+    \varepsilon` is still minimised exactly by both steps.
+
+    ``normalization="max"`` gives the worst worker weight exactly 0, so when the worst workers tie (e.g. two
+    workers, whose distances to their midpoint are equal) rounding decides which of them gets all the weight
+    in the next iteration: use it to reproduce that benchmark, not to aggregate.
 
     Args:
         loss: ``"squared"`` (the paper's) or ``"absolute"``.
@@ -105,7 +112,12 @@ class CRH(IterativeAggregator):
         mean = segment_mean(be, claims.value, claims.task, claims.n_tasks, claims.task_counts)
         needs_order = self.loss == "absolute" or self.init == "median"
         order = segment_order(be, claims.value, claims.task, claims.n_tasks) if needs_order else None
-        return _Prep(inverse_std=(1.0 / std)[claims.task], mean=mean, order=order)
+        return _Prep(
+            inverse_std=(1.0 / std)[claims.task],
+            epsilon=1e-10 * be.xp.sum(std * claims.task_counts) / claims.n_workers,
+            mean=mean,
+            order=order,
+        )
 
     def _initial_truths(self, be: ArrayBackend, claims: Claims, prep: _Prep) -> Array:
         if self.init == "mean":
@@ -117,9 +129,8 @@ class CRH(IterativeAggregator):
         xp = be.xp
         residual = claims.value - truths[claims.task]
         loss = residual * residual if self.loss == "squared" else xp.abs(residual)
-        distance = be.segment_sum(loss * prep.inverse_std, claims.worker, claims.n_workers)
-        # Raising every D_i a little keeps -log finite for a worker who matches the truths exactly.
-        distance = distance + 1e-10 * xp.mean(distance) + 1e-300
+        # Raising every D_i by epsilon keeps -log finite for a worker who matches the truths exactly.
+        distance = be.segment_sum(loss * prep.inverse_std, claims.worker, claims.n_workers) + prep.epsilon
         normalizer = xp.sum(distance) if self.normalization == "sum" else xp.max(distance)
         weights = -xp.log(distance / normalizer)
         return Step(weights=weights, objective=xp.sum(weights * distance))

@@ -24,9 +24,10 @@ LFC-N      :math:`n_i`                            none        answers as given
 CATD       :math:`\chi^2_{\alpha/2}(n_i)`         none        answers as given
 =========  =====================================  ==========  ==========================================
 
-Guard: each :math:`\sigma_i^2` is raised by :math:`10^{-10}` times the mean variance plus
-:math:`10^{-12}` times the answers' variance, so a worker whose answers equal the truths gets a large finite
-weight instead of an infinite one.
+Guard: every worker's :math:`\beta` is raised by :math:`a_i c / 2`, with :math:`c = 10^{-10}` times the
+variance of all (working) answers, i.e. :math:`\sigma_i^2 = (2\beta + R_i)/a_i + c`. A worker whose answers
+equal the truths then gets a large finite weight :math:`1/c` instead of an infinite one, and the two steps stay
+exact minimisers of :math:`J` with that :math:`\beta`, so :math:`J` still never increases.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from truthguard.aggregators.base import IterativeAggregator, Step
 from truthguard.core.backend import Array, ArrayBackend
 from truthguard.core.claims import Claims
 from truthguard.core.segments import (
+    overall_std,
     segment_mean,
     segment_order,
     segment_std,
@@ -64,7 +66,7 @@ class _Prep:
     center: Array  # per task: working = (answer - center) / scale
     scale: Array
     effective: Array  # a_i per worker
-    floor: Array  # absolute part of the variance guard
+    floor: Array  # c: the variance guard, a fixed fraction of the answers' variance
     mean: Array  # plain per-task mean in the working scale
 
 
@@ -100,13 +102,13 @@ class _InverseVariance(IterativeAggregator):
             center = xp.zeros(claims.n_tasks)
             scale = xp.ones(claims.n_tasks)
         effective = self._effective_counts(np.asarray(claims.worker_counts, dtype=np.float64))
-        spread = xp.var(values)
+        spread = overall_std(be, values)
         return _Prep(
             values=values,
             center=center,
             scale=scale,
             effective=xp.asarray(effective),
-            floor=1e-12 * xp.where(spread > 0, spread, 1.0),
+            floor=1e-10 * spread * spread,
             mean=segment_mean(be, values, claims.task, claims.n_tasks, claims.task_counts),
         )
 
@@ -121,9 +123,9 @@ class _InverseVariance(IterativeAggregator):
         prior = self._prior()
         residual = prep.values - truths[claims.task]
         squared = be.segment_sum(residual * residual, claims.worker, claims.n_workers)
-        variance = (squared + 2.0 * prior.beta) / prep.effective
-        variance = variance + 1e-10 * xp.mean(variance) + prep.floor
-        objective = xp.sum(0.5 * prep.effective * xp.log(variance) + (0.5 * squared + prior.beta) / variance)
+        beta = prior.beta + 0.5 * prep.effective * prep.floor  # the guard, as part of the prior
+        variance = (squared + 2.0 * beta) / prep.effective
+        objective = xp.sum(0.5 * prep.effective * xp.log(variance) + (0.5 * squared + beta) / variance)
         if prior.precision > 0:
             gap = truths - prior.mu0
             objective = objective + 0.5 * prior.precision * xp.sum(gap * gap)

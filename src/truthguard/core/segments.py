@@ -11,6 +11,7 @@ from __future__ import annotations
 from truthguard.core.backend import Array, ArrayBackend
 
 __all__ = [
+    "overall_std",
     "segment_mean",
     "segment_order",
     "segment_std",
@@ -62,10 +63,20 @@ def segment_std(
     """
     xp = be.xp
     mean = segment_mean(be, values, segments, n_segments, counts)
+    # One correction pass makes the mean of a constant segment exactly its value (sum / count is not), so a
+    # constant segment's spread is exactly 0 rather than rounding noise.
+    mean = mean + segment_mean(be, values - mean[segments], segments, n_segments, counts)
     residual = values - mean[segments]
     variance = be.segment_sum(residual * residual, segments, n_segments) / counts
     spread = variance > floor * floor
     return xp.where(spread, xp.sqrt(xp.where(spread, variance, 1.0)), 1.0)
+
+
+def overall_std(be: ArrayBackend, values: Array) -> Array:
+    """Standard deviation (ddof = 0) of all values as one segment; 1.0 when they are all equal."""
+    xp = be.xp
+    n = values.shape[0]
+    return segment_std(be, values, xp.zeros(n, dtype=int), 1, xp.asarray([float(n)]))[0]
 
 
 def segment_order(be: ArrayBackend, values: Array, segments: Array, n_segments: int) -> Array:
