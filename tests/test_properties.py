@@ -136,7 +136,9 @@ def test_translation_equivariance(make: Factory, df: pd.DataFrame, shift: float)
     scale = scale_of(df)
     tol = 1e-6 * (1.0 + abs(shift) + scale)
     np.testing.assert_allclose(b.truths_.to_numpy(), a.truths_.to_numpy() + shift, rtol=0, atol=tol)
-    np.testing.assert_allclose(b.weights_.to_numpy(), a.weights_.to_numpy(), rtol=1e-6, atol=1e-6)
+    # A worker fitting the truths exactly has an inverse-variance weight of about 1 / guard (guard = 1e-10 of the
+    # data's variance), with its residual's rounding noise, which the shift changes, on top: hence rtol 1e-5.
+    np.testing.assert_allclose(b.weights_.to_numpy(), a.weights_.to_numpy(), rtol=1e-5, atol=1e-6)
 
 
 # ----------------------------------------------------------------------------------- finiteness and range
