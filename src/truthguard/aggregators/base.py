@@ -13,7 +13,6 @@ The math lives in backend-generic methods (``_prepare``, ``_initial_truths``, ``
 
 from __future__ import annotations
 
-import inspect
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, ClassVar, Self
@@ -25,6 +24,7 @@ from truthguard.core.answers import Answers
 from truthguard.core.backend import NUMPY, Array, ArrayBackend
 from truthguard.core.claims import Claims
 from truthguard.core.labels import align_to_labels, show
+from truthguard.core.params import Configurable
 from truthguard.core.segments import overall_std
 from truthguard.errors import InputError
 
@@ -50,7 +50,7 @@ class Step:
     objective: Array
 
 
-class Aggregator(ABC):
+class Aggregator(Configurable, ABC):
     """Base class of every aggregator: turn answers into one estimated value per task."""
 
     #: Name in the method registry and on the command line.
@@ -82,44 +82,9 @@ class Aggregator(ABC):
         """Fit and return ``truths_``."""
         return self.fit(data).truths_
 
-    @classmethod
-    def _param_names(cls) -> list[str]:
-        signature = inspect.signature(cls.__init__)
-        return [
-            p.name
-            for p in signature.parameters.values()
-            if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
-        ]
-
-    def get_params(self, deep: bool = True) -> dict[str, Any]:
-        """Hyper-parameters as given to ``__init__`` (``deep`` is accepted for scikit-learn compatibility)."""
-        return {name: getattr(self, name) for name in self._param_names()}
-
-    def set_params(self, **params: Any) -> Self:
-        """Set hyper-parameters by name; unknown names raise :class:`~truthguard.errors.InputError`."""
-        valid = self._param_names()
-        for key, value in params.items():
-            if key not in valid:
-                raise InputError(
-                    f"{type(self).__name__} has no parameter {key!r}; valid parameters: {', '.join(valid) or 'none'}"
-                )
-            setattr(self, key, value)
-        return self
-
-    def clone(self) -> Self:
-        """An unfitted copy with the same hyper-parameters."""
-        return type(self)(**self.get_params())
-
-    def __repr__(self) -> str:
-        defaults = inspect.signature(type(self).__init__).parameters
-        shown = [
-            f"{k}={v!r}" for k, v in self.get_params().items() if not (k in defaults and _same(defaults[k].default, v))
-        ]
-        return f"{type(self).__name__}({', '.join(shown)})"
-
     # --------------------------------------------------------------- what subclasses provide
 
-    def _validate_params(self) -> None:  # noqa: B027 - a hook: aggregators without parameters have nothing to check
+    def _validate_params(self) -> None:
         """Raise :class:`~truthguard.errors.InputError` for invalid hyper-parameters (called by ``fit``)."""
 
     def _worker_weights(self, answers: Answers) -> np.ndarray[Any, Any]:
@@ -235,10 +200,3 @@ def resolve_worker_weights(
     if not np.all(np.isfinite(aligned)) or np.any(aligned < 0):
         raise InputError(f"{owner} weights must be finite and >= 0")
     return aligned
-
-
-def _same(a: Any, b: Any) -> bool:
-    try:
-        return bool(a is b or a == b)
-    except (TypeError, ValueError):
-        return False

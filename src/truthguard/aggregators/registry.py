@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,9 +43,4 @@ def make_aggregator(name: str, **params: Any) -> Aggregator:
 
 def describe_methods() -> list[MethodInfo]:
     """Every registered aggregator with its one-line summary and default hyper-parameters."""
-    infos = []
-    for name, cls in AGGREGATORS.items():
-        signature = inspect.signature(cls.__init__)
-        params = {p.name: p.default for p in signature.parameters.values() if p.name != "self"}
-        infos.append(MethodInfo(name=name, cls=cls, summary=cls.summary, params=params))
-    return infos
+    return [MethodInfo(name, cls, cls.summary, cls.param_defaults()) for name, cls in AGGREGATORS.items()]

@@ -93,6 +93,32 @@ class Answers:
     def __repr__(self) -> str:
         return f"Answers(n_tasks={self.n_tasks}, n_workers={self.n_workers}, n_answers={self.n_answers})"
 
+    def with_values(self, value: npt.ArrayLike) -> Answers:
+        """The same (task, worker) pairs with other values, given in this object's answer order (no re-sort)."""
+        values = np.asarray(value, dtype=np.float64)
+        if values.shape != self.value.shape:
+            raise InputError(f"expected {self.n_answers} values, got {values.shape[0] if values.ndim else 0}")
+        if not np.all(np.isfinite(values)):
+            raise InputError("answer values must be finite")
+        return Answers(self.tasks, self.workers, self.task, self.worker, values)
+
+    def select(self, keep: BoolArray) -> Answers:
+        """The answers where ``keep`` is true, with tasks and workers left without answers dropped.
+
+        Order is preserved, so it stays canonical; tasks and workers are re-coded in their current order.
+        """
+        if not keep.any():
+            raise InputError("no answer selected; keep at least one")
+        task_used, task = np.unique(self.task[keep], return_inverse=True)
+        worker_used, worker = np.unique(self.worker[keep], return_inverse=True)
+        return Answers(
+            self.tasks.take(task_used),
+            self.workers.take(worker_used),
+            task.astype(np.int64),
+            worker.astype(np.int64),
+            self.value[keep],
+        )
+
     # ------------------------------------------------------------------ construction
 
     @classmethod

@@ -7,6 +7,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from truthguard.core.bounds import Bounds
+from truthguard.core.sampling import sample_distinct
 from truthguard.datasets.base import Dataset, DatasetSpec
 from truthguard.errors import InputError
 
@@ -153,34 +154,8 @@ def _assign(
             worker_parts.append(w)
         return np.concatenate(task_parts).astype(np.int64), np.concatenate(worker_parts).astype(np.int64)
     k = n_workers if per_task is None else per_task
-    if k == n_workers:
-        chosen = np.broadcast_to(np.arange(n_workers), (n_tasks, n_workers))
-    elif k * k < n_workers:
-        chosen = _distinct_by_rejection(rng, n_tasks, n_workers, k)
-    else:
-        chosen = _distinct_by_partition(rng, n_tasks, n_workers, k)
-    return np.repeat(np.arange(n_tasks, dtype=np.int64), k), np.asarray(chosen, dtype=np.int64).ravel()
-
-
-def _distinct_by_rejection(rng: np.random.Generator, n_tasks: int, n_workers: int, k: int) -> IntArray:
-    # With k^2 < n_workers fewer than half the rows repeat a worker, so redrawing those rows ends quickly.
-    chosen = np.sort(rng.integers(0, n_workers, size=(n_tasks, k)), axis=1)
-    redo = np.flatnonzero((chosen[:, 1:] == chosen[:, :-1]).any(axis=1))
-    while redo.size:
-        fresh = np.sort(rng.integers(0, n_workers, size=(redo.size, k)), axis=1)
-        chosen[redo] = fresh
-        redo = redo[(fresh[:, 1:] == fresh[:, :-1]).any(axis=1)]
-    return chosen
-
-
-def _distinct_by_partition(rng: np.random.Generator, n_tasks: int, n_workers: int, k: int) -> IntArray:
-    parts = []
-    rows = max(1, _CHUNK_CELLS // n_workers)
-    for start in range(0, n_tasks, rows):
-        stop = min(n_tasks, start + rows)
-        keys = rng.random((stop - start, n_workers))
-        parts.append(np.sort(np.argpartition(keys, k - 1, axis=1)[:, :k], axis=1))
-    return np.concatenate(parts)
+    chosen = sample_distinct(rng, n_tasks, n_workers, k)
+    return np.repeat(np.arange(n_tasks, dtype=np.int64), k), chosen.ravel()
 
 
 SPEC = DatasetSpec(

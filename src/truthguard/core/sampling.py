@@ -1,0 +1,36 @@
+"""Seeded sampling helpers shared by the synthetic generator and the attacks."""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = ["sample_distinct"]
+
+# Rows of the random matrix drawn at once when k is a large share of n (caps memory near 80 MB).
+_CHUNK_CELLS = 10_000_000
+
+
+def sample_distinct(rng: np.random.Generator, n_rows: int, n: int, k: int) -> npt.NDArray[np.int64]:
+    """An ``(n_rows, k)`` array whose rows are ``k`` distinct items of ``range(n)``, each row sorted.
+
+    Rows are uniform over the k-subsets. With ``k**2 < n`` fewer than half the rows of a draw with replacement
+    repeat an item, so redrawing just those rows ends quickly; otherwise each row takes the ``k`` smallest of
+    ``n`` uniform keys (chunked to bound memory).
+    """
+    if k == n:
+        return np.broadcast_to(np.arange(n, dtype=np.int64), (n_rows, n)).copy()
+    if k * k < n:
+        chosen = np.sort(rng.integers(0, n, size=(n_rows, k)), axis=1)
+        redo = np.flatnonzero((chosen[:, 1:] == chosen[:, :-1]).any(axis=1))
+        while redo.size:
+            fresh = np.sort(rng.integers(0, n, size=(redo.size, k)), axis=1)
+            chosen[redo] = fresh
+            redo = redo[(fresh[:, 1:] == fresh[:, :-1]).any(axis=1)]
+        return chosen.astype(np.int64)
+    parts = []
+    rows = max(1, _CHUNK_CELLS // n)
+    for start in range(0, n_rows, rows):
+        keys = rng.random((min(n_rows, start + rows) - start, n))
+        parts.append(np.sort(np.argpartition(keys, k - 1, axis=1)[:, :k], axis=1))
+    return np.concatenate(parts).astype(np.int64)
