@@ -14,6 +14,7 @@ The math lives in backend-generic methods (``_prepare``, ``_initial_truths``, ``
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar, Self
 
@@ -28,7 +29,10 @@ from truthguard.core.params import Configurable
 from truthguard.core.segments import overall_std
 from truthguard.errors import InputError
 
-__all__ = ["Aggregator", "IterativeAggregator", "Step", "resolve_worker_weights"]
+__all__ = ["Aggregator", "IterativeAggregator", "Loop", "Step", "resolve_worker_weights"]
+
+#: ``loop(step, state, n)`` applies ``step`` to ``state`` ``n`` times (a Python loop, or ``jax.lax.scan``).
+Loop = Callable[[Callable[[Array], Array], Array, int], Array]
 
 INITIALISATIONS = ("median", "mean")
 
@@ -100,6 +104,23 @@ class Aggregator(Configurable, ABC):
         """One-shot estimate per task (non-iterative aggregators override this)."""
         raise NotImplementedError
 
+    def _unrolled(
+        self,
+        be: ArrayBackend,
+        claims: Claims,
+        worker_weights: Array,
+        start: Array | None,
+        n_iter: int,
+        loop: Loop,
+    ) -> Array:
+        """The estimate as one pure computation of the claims' values, for differentiation.
+
+        Iterative methods start from ``start`` (estimates in the answers' scale; their own initialisation when
+        None) and run ``loop(step, truths, n_iter)``, a backend's fixed-length loop; one-shot methods ignore
+        both. The formulas are the very ones ``fit`` uses.
+        """
+        return self._estimate(be, claims, worker_weights)
+
 
 class IterativeAggregator(Aggregator):
     r"""Truth discovery by block-coordinate updates of worker weights and task truths.
@@ -152,6 +173,27 @@ class IterativeAggregator(Aggregator):
     def _output(self, be: ArrayBackend, claims: Claims, prep: Any, truths: Array) -> Array:
         """Truths in the answers' scale (methods working on standardised values map back here)."""
         return truths
+
+    def _to_working(self, be: ArrayBackend, claims: Claims, prep: Any, estimate: Array) -> Array:
+        """The inverse of :meth:`_output`: estimates in the answers' scale to the working scale."""
+        return estimate
+
+    def _unrolled(
+        self,
+        be: ArrayBackend,
+        claims: Claims,
+        worker_weights: Array,
+        start: Array | None,
+        n_iter: int,
+        loop: Loop,
+    ) -> Array:
+        prep = self._prepare(be, claims)
+        truths = self._initial_truths(be, claims, prep) if start is None else self._to_working(be, claims, prep, start)
+
+        def iterate(current: Array) -> Array:
+            return self._truth_step(be, claims, prep, self._weight_step(be, claims, prep, current).weights)
+
+        return self._output(be, claims, prep, loop(iterate, truths, n_iter))
 
     def _fit(self, answers: Answers) -> _Fit:
         be = NUMPY

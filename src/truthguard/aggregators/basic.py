@@ -91,7 +91,8 @@ class Median(_FixedWeights):
     summary = "per-task median (weighted median with fixed worker weights)"
 
     def _estimate(self, be: ArrayBackend, claims: Claims, worker_weights: Array) -> Array:
-        return segment_weighted_median(be, claims.value, worker_weights[claims.worker], claims.task, claims.n_tasks)
+        per_answer = None if self.weights is None else worker_weights[claims.worker]
+        return segment_weighted_median(be, claims.value, per_answer, claims.task, claims.n_tasks)
 
 
 class TrimmedMean(Aggregator):

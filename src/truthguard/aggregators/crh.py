@@ -122,8 +122,7 @@ class CRH(IterativeAggregator):
     def _initial_truths(self, be: ArrayBackend, claims: Claims, prep: _Prep) -> Array:
         if self.init == "mean":
             return prep.mean
-        unit = be.xp.ones(claims.value.shape[0])
-        return segment_weighted_median(be, claims.value, unit, claims.task, claims.n_tasks, prep.order)
+        return segment_weighted_median(be, claims.value, None, claims.task, claims.n_tasks, prep.order)
 
     def _weight_step(self, be: ArrayBackend, claims: Claims, prep: _Prep, truths: Array) -> Step:
         xp = be.xp

@@ -47,7 +47,6 @@ from truthguard.core.claims import Claims
 from truthguard.core.segments import (
     overall_std,
     segment_mean,
-    segment_order,
     segment_std,
     segment_weighted_mean,
     segment_weighted_median,
@@ -93,9 +92,7 @@ class _InverseVariance(IterativeAggregator):
         prior = self._prior()
         values = claims.value
         if prior.standardize:
-            unit = xp.ones(values.shape[0])
-            order = segment_order(be, values, claims.task, claims.n_tasks)
-            center = segment_weighted_median(be, values, unit, claims.task, claims.n_tasks, order)
+            center = segment_weighted_median(be, values, None, claims.task, claims.n_tasks)
             scale = segment_std(be, values, claims.task, claims.n_tasks, claims.task_counts)
             values = (values - center[claims.task]) / scale[claims.task]
         else:
@@ -115,8 +112,7 @@ class _InverseVariance(IterativeAggregator):
     def _initial_truths(self, be: ArrayBackend, claims: Claims, prep: _Prep) -> Array:
         if self.init == "mean":
             return prep.mean
-        unit = be.xp.ones(prep.values.shape[0])
-        return segment_weighted_median(be, prep.values, unit, claims.task, claims.n_tasks)
+        return segment_weighted_median(be, prep.values, None, claims.task, claims.n_tasks)
 
     def _weight_step(self, be: ArrayBackend, claims: Claims, prep: _Prep, truths: Array) -> Step:
         xp = be.xp
@@ -146,6 +142,9 @@ class _InverseVariance(IterativeAggregator):
 
     def _output(self, be: ArrayBackend, claims: Claims, prep: _Prep, truths: Array) -> Array:
         return truths * prep.scale + prep.center
+
+    def _to_working(self, be: ArrayBackend, claims: Claims, prep: _Prep, estimate: Array) -> Array:
+        return (estimate - prep.center) / prep.scale
 
 
 class GTM(_InverseVariance):

@@ -95,7 +95,7 @@ def _sorted_layout(be: ArrayBackend, segments_sorted: Array, n_segments: int) ->
 def segment_weighted_median(
     be: ArrayBackend,
     values: Array,
-    weights: Array,
+    weights: Array | None,
     segments: Array,
     n_segments: int,
     order: Array | None = None,
@@ -106,13 +106,19 @@ def segment_weighted_median(
     reaches half the segment's total weight :math:`W/2`. When some :math:`c_k` equals :math:`W/2` exactly, the
     minimisers form an interval and the midpoint of its ends is returned, so equal weights give the ordinary
     median (mean of the two middle values for an even count). Segments whose weights are all zero use unit
-    weights. ``order`` is :func:`segment_order` of the same values, when it is already known.
+    weights. ``weights=None`` means unit weights: the ordinary median, read off the middle positions directly.
+    ``order`` is :func:`segment_order` of the same values, when it is already known.
     """
     xp = be.xp
     if order is None:
         order = segment_order(be, values, segments, n_segments)
     v = values[order]
     s = segments[order]
+    if weights is None:
+        counts, starts = _sorted_layout(be, s, n_segments)
+        low_index = (starts + xp.floor((counts - 1) / 2)).astype(int)
+        high_index = (starts + xp.floor(counts / 2)).astype(int)
+        return 0.5 * (v[low_index] + v[high_index])
     w = weights[order]
     total = be.segment_sum(w, s, n_segments)
     w = w + (total == 0)[s] * 1.0  # all-zero segments fall back to unit weights

@@ -1,0 +1,112 @@
+"""Derivative-free poisoning: the optimised attack's search with only ``fit_predict`` calls."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from truthguard.aggregators.base import Aggregator
+from truthguard.attacks.base import Attack
+from truthguard.attacks.problem import AttackProblem
+from truthguard.attacks.search import ProjectedAdam, Search, line_search, starting_candidates
+from truthguard.attacks.threat import ThreatModel
+from truthguard.errors import InputError
+
+__all__ = ["BlackBoxAttack"]
+
+FloatArray = npt.NDArray[np.float64]
+
+
+class BlackBoxAttack(Attack):
+    r"""Black-box poisoning: the same objective and search as :class:`OptimizedAttack`, without gradients.
+
+    The aggregator is only called through ``fit_predict``, so this attacks any aggregator: TruthGuard's, a
+    user's own, or crowd-kit's (any object whose ``fit_predict`` takes a DataFrame with columns ``task``,
+    ``worker``, ``value`` and returns a Series indexed by task; wrap one expecting ``label`` accordingly).
+
+    Search: the baselines and a reliability-farming start, the line search towards the far bounds, then
+    SPSA ascent (Spall, IEEE TAC 1992) from the best candidate: each step draws a random sign vector
+    :math:`\Delta \in \{-1, 1\}^d` over all malicious values, evaluates the objective at
+    :math:`\tilde x \pm c_t \Delta` (:math:`c_t = c / t^{0.101}`, relative to each task's range) and steps
+    along :math:`\hat g = \frac{L(\tilde x + c_t\Delta) - L(\tilde x - c_t\Delta)}{2 c_t} \Delta` with
+    projected Adam. Two aggregator runs per step; every point evaluated is a candidate, and the best one is
+    returned.
+
+    Args:
+        threat: The threat model.
+        steps: SPSA steps (two aggregator runs each).
+        perturbation: :math:`c`, the probe size as a fraction of each task's range.
+        learning_rate: Initial Adam step, as a fraction of each task's range.
+        line_search_points: Points of the line search (0 to skip it).
+
+    Examples:
+        >>> from truthguard.aggregators import GTM
+        >>> from truthguard.attacks import BlackBoxAttack, RandomAttack, ThreatModel
+        >>> from truthguard.datasets import make_synthetic
+        >>> data = make_synthetic(n_tasks=100, n_workers=20, seed=0)
+        >>> attack = BlackBoxAttack(ThreatModel(fraction=0.1), steps=10)
+        >>> _ = attack.poison(data.answers, data.bounds, GTM(), random_state=0)
+        >>> random = RandomAttack(ThreatModel(fraction=0.1))
+        >>> _ = random.poison(data.answers, data.bounds, GTM(), random_state=0)
+        >>> bool(attack.objective_ >= random.objective_)
+        True
+    """
+
+    name = "blackbox"
+    summary = "derivative-free: line search and SPSA ascent using only fit_predict"
+    needs_aggregator = True
+
+    def __init__(
+        self,
+        threat: ThreatModel | None = None,
+        steps: int = 100,
+        perturbation: float = 0.05,
+        learning_rate: float = 0.05,
+        line_search_points: int = 10,
+    ) -> None:
+        super().__init__(threat)
+        self.steps = steps
+        self.perturbation = perturbation
+        self.learning_rate = learning_rate
+        self.line_search_points = line_search_points
+
+    def _validate_params(self) -> None:
+        super()._validate_params()
+        for name in ("steps", "line_search_points"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise InputError(f"{name} must be an integer >= 0; got {value!r}")
+        for name in ("perturbation", "learning_rate"):
+            value = getattr(self, name)
+            if not (isinstance(value, int | float) and 0 < value <= 1):
+                raise InputError(f"{name} must be in (0, 1]; got {value!r}")
+
+    def craft(
+        self, problem: AttackProblem, aggregator: Aggregator | Any | None, rng: np.random.Generator
+    ) -> FloatArray:
+        search = Search(problem, aggregator)
+        for stage, values in starting_candidates(problem, rng).items():
+            search.evaluate(values, stage)
+        if problem.known_slots.any():
+            line_search(search, self.line_search_points)
+            self._spsa(search, rng)
+        self.trace_ = search.trace
+        return search.best()
+
+    def _spsa(self, search: Search, rng: np.random.Generator) -> None:
+        problem = search.problem
+        span = problem.high - problem.low
+        values = search.best().copy()
+        optimizer = ProjectedAdam(problem.low, problem.high, self.learning_rate, self.steps)
+        for step in range(1, self.steps + 1):
+            probe = self.perturbation / step**0.101 * span * rng.choice((-1.0, 1.0), size=problem.n_slots)
+            up = search.evaluate(values + probe, f"spsa {step}+")
+            down = search.evaluate(values - probe, f"spsa {step}-")
+            with np.errstate(divide="ignore", invalid="ignore"):
+                gradient = np.where(probe != 0, (up - down) / (2.0 * probe), 0.0)
+            if not math.isfinite(up - down):
+                break
+            values = optimizer.step(values, gradient)
