@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from truthguard import __version__
-from truthguard.cli import aggregate, datasets, methods
+from truthguard.cli import aggregate, attack, datasets, methods
 from truthguard.cli.common import Parser
 from truthguard.errors import TruthGuardError
 
@@ -15,6 +15,7 @@ EXAMPLES = """\
 examples:
   truthguard aggregate --dataset synthetic --method crh
   truthguard aggregate answers.csv --method gtm --truth truth.csv -o estimates.csv --json
+  truthguard attack --dataset emotion --attack optimized --target crh --fraction 0.1
   truthguard datasets list
   truthguard methods
 
@@ -32,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"truthguard {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=Parser)
-    for module in (aggregate, datasets, methods):
+    for module in (aggregate, attack, datasets, methods):
         module.add_parser(commands)
     return parser
 

@@ -20,7 +20,16 @@ from truthguard.core.bounds import Bounds
 from truthguard.core.labels import show, unknown_labels
 from truthguard.errors import InputError
 
-__all__ = ["read_answers", "read_bounds", "read_table", "read_truth", "write_table"]
+__all__ = [
+    "read_answers",
+    "read_bounds",
+    "read_table",
+    "read_targets",
+    "read_truth",
+    "task_values_from_frame",
+    "truth_from_frame",
+    "write_table",
+]
 
 _PARQUET_SUFFIXES = (".parquet", ".pq")
 
@@ -61,37 +70,56 @@ def read_truth(path: str | os.PathLike[str], tasks: pd.Index | None = None) -> p
         path: CSV or Parquet file.
         tasks: When given (e.g. ``answers.tasks``), every task in the truth must be one of them.
     """
-    frame = read_table(path, "truth")
-    return truth_from_frame(frame, tasks, source=f"truth file {str(path)!r}")
+    return truth_from_frame(read_table(path, "truth"), tasks, source=f"truth file {str(path)!r}")
+
+
+def read_targets(path: str | os.PathLike[str], tasks: pd.Index | None = None) -> pd.Series:
+    """Read an attacker's target values (columns ``task``, ``target``) as a Series indexed by task."""
+    frame = read_table(path, "targets")
+    return task_values_from_frame(frame, "target", tasks, source=f"targets file {str(path)!r}")
 
 
 def truth_from_frame(frame: pd.DataFrame, tasks: pd.Index | None = None, source: str = "truth") -> pd.Series:
     """Validate a ``task``, ``truth`` table and return it as a Series indexed by task."""
-    missing = [c for c in ("task", "truth") if c not in frame.columns]
+    return task_values_from_frame(frame, "truth", tasks, source)
+
+
+def task_values_from_frame(
+    frame: pd.DataFrame, column: str, tasks: pd.Index | None = None, source: str = "table"
+) -> pd.Series:
+    """Validate a table of one finite number per task (columns ``task`` and ``column``) into a Series.
+
+    Args:
+        frame: The table.
+        column: The value column's name (``truth``, ``target``…); also the Series' name.
+        tasks: When given (e.g. ``answers.tasks``), every task in the table must be one of them.
+        source: How messages name the table.
+    """
+    missing = [c for c in ("task", column) if c not in frame.columns]
     if missing:
-        raise InputError(f"{source} is missing column(s) {', '.join(missing)}; give columns task, truth")
+        raise InputError(f"{source} is missing column(s) {', '.join(missing)}; give columns task, {column}")
     if len(frame) == 0:
-        raise InputError(f"{source} has no rows; give at least one task, truth pair")
-    values = pd.to_numeric(frame["truth"], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+        raise InputError(f"{source} has no rows; give at least one task, {column} pair")
+    values = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
     bad = ~np.isfinite(values)
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
         raise InputError(
-            f"{source} has a missing, non-numeric or infinite truth at row {row + 1} "
+            f"{source} has a missing, non-numeric or infinite {column} at row {row + 1} "
             f"(task {show(frame['task'].iloc[row])}); give finite numbers"
         )
     if frame["task"].duplicated().any():
         task = frame.loc[frame["task"].duplicated(), "task"].iloc[0]
         raise InputError(f"{source} gives task {show(task)} more than once; keep one row per task")
-    truth = pd.Series(values, index=pd.Index(frame["task"], name="task"), name="truth")
+    series = pd.Series(values, index=pd.Index(frame["task"], name="task"), name=column)
     if tasks is not None:
-        unknown = unknown_labels(pd.Index(truth.index), tasks)
+        unknown = unknown_labels(pd.Index(series.index), tasks)
         if len(unknown):
             raise InputError(
                 f"{source} names {len(unknown)} task(s) that have no answers, e.g. {show(unknown[0])}; "
                 "remove them or check that the task ids match the answers"
             )
-    return truth
+    return series
 
 
 def read_bounds(path: str | os.PathLike[str]) -> Bounds:

@@ -1,0 +1,125 @@
+"""Running an attack against an aggregator and measuring what it did."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from truthguard.aggregators.base import Aggregator
+from truthguard.attacks.base import Attack
+from truthguard.attacks.problem import PoisonedAnswers
+from truthguard.attacks.threat import ThreatModel
+from truthguard.core.answers import Answers
+from truthguard.core.bounds import Bounds
+from truthguard.metrics import Scores, deviation, evaluate
+
+__all__ = ["AttackReport", "run_attack"]
+
+
+@dataclass(frozen=True)
+class AttackReport:
+    """What an attack did to an aggregator's estimates.
+
+    Attributes:
+        attack: The attack's registry name.
+        aggregator: The aggregator's registry name.
+        threat: The threat model as plain values.
+        n_honest_workers: Honest workers.
+        n_malicious: Malicious workers added.
+        n_answers: Answers after the attack (honest and malicious).
+        malicious_answer_share: Malicious share of all answers.
+        task_share_mean: Mean over tasks of the malicious share of a task's answers.
+        task_share_max: Largest malicious share of any task's answers.
+        malicious_weight_share: The malicious workers' share of the total worker weight in the poisoned fit.
+        before: MAE/RMSE of the clean estimates against truth (None without truth).
+        after: MAE/RMSE of the poisoned estimates against truth (None without truth).
+        relative_increase: ``(after.mae - before.mae) / before.mae`` (None without truth).
+        deviation: Mean over tasks of ``|after - before|`` (what the attacker moved).
+        objective: The attacker's own objective on what it knew (see ``Attack.objective_``).
+        seconds: Wall time of ``poison``.
+    """
+
+    attack: str
+    aggregator: str
+    threat: dict[str, Any]
+    n_honest_workers: int
+    n_malicious: int
+    n_answers: int
+    malicious_answer_share: float
+    task_share_mean: float
+    task_share_max: float
+    malicious_weight_share: float
+    before: Scores | None
+    after: Scores | None
+    relative_increase: float | None
+    deviation: float
+    objective: float
+    seconds: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain values, for JSON."""
+        out = {k: getattr(self, k) for k in self.__dataclass_fields__}
+        out["before"] = None if self.before is None else self.before.to_dict()
+        out["after"] = None if self.after is None else self.after.to_dict()
+        return out
+
+
+def run_attack(
+    answers: Answers | pd.DataFrame,
+    bounds: Bounds,
+    aggregator: Aggregator,
+    attack: Attack,
+    truth: pd.Series | None = None,
+    random_state: int | np.random.Generator | None = None,
+) -> tuple[AttackReport, PoisonedAnswers]:
+    """Poison ``answers`` with ``attack`` against ``aggregator`` and compare its estimates before and after.
+
+    Examples:
+        >>> from truthguard.aggregators import CRH
+        >>> from truthguard.attacks import MaximumAttack, ThreatModel
+        >>> from truthguard.datasets import make_synthetic
+        >>> from truthguard.experiments import run_attack
+        >>> data = make_synthetic(n_tasks=100, n_workers=20, seed=0)
+        >>> report, poisoned = run_attack(data.answers, data.bounds, CRH(), MaximumAttack(ThreatModel(0.2)),
+        ...                               data.truth, random_state=0)
+        >>> report.n_malicious, report.after.mae > report.before.mae
+        (5, True)
+    """
+    honest = Answers.coerce(answers)
+    clean = aggregator.clone().fit(honest)
+    started = time.perf_counter()
+    poisoned = attack.poison(honest, bounds, aggregator, random_state=random_state)
+    seconds = time.perf_counter() - started
+    fit = aggregator.clone().fit(poisoned.answers)
+    weights = fit.weights_.to_numpy()
+    malicious_worker = np.arange(poisoned.answers.n_workers) >= honest.n_workers
+    total_weight = float(np.sum(weights))
+    shares = poisoned.malicious_answer_share()
+    before = evaluate(clean.truths_, truth) if truth is not None and len(truth) else None
+    after = evaluate(fit.truths_, truth) if truth is not None and len(truth) else None
+    increase = None
+    if before is not None and after is not None and before.mae > 0:
+        increase = (after.mae - before.mae) / before.mae
+    report = AttackReport(
+        attack=attack.name,
+        aggregator=aggregator.name,
+        threat=(attack.threat or ThreatModel()).describe(),
+        n_honest_workers=honest.n_workers,
+        n_malicious=poisoned.n_malicious,
+        n_answers=poisoned.answers.n_answers,
+        malicious_answer_share=float(poisoned.malicious.mean()),
+        task_share_mean=float(shares.mean()),
+        task_share_max=float(shares.max()),
+        malicious_weight_share=float(weights[malicious_worker].sum() / total_weight) if total_weight > 0 else 0.0,
+        before=before,
+        after=after,
+        relative_increase=increase,
+        deviation=deviation(fit.truths_, clean.truths_),
+        objective=attack.objective_,
+        seconds=seconds,
+    )
+    return report, poisoned
