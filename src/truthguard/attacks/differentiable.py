@@ -16,6 +16,7 @@ JAX runs in 64-bit mode inside :func:`jax_backend`'s context only, leaving a use
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -32,6 +33,11 @@ from truthguard.errors import InputError
 __all__ = ["GradientOracle", "jax_backend"]
 
 FloatArray = npt.NDArray[np.float64]
+
+# Compiled objective functions, reused by attacks on the same aggregator and data shape (seeds, restarts,
+# repeated experiments): compiling costs about a second, a call on Emotion a few milliseconds.
+_COMPILED: dict[tuple[Any, ...], Callable[..., Any]] = {}
+_CACHE_SIZE = 16
 
 
 @contextmanager
@@ -103,11 +109,30 @@ class GradientOracle:
 
         return jax.jit(jax.value_and_grad(objective, has_aux=True))  # type: ignore[no-any-return]
 
+    def _cache_key(self) -> tuple[Any, ...]:
+        # Everything the compiled function closes over; arrays passed as arguments only fix shapes.
+        claims = self._claims
+        params = tuple(sorted((k, repr(v)) for k, v in self.aggregator.get_params().items()))
+        return (
+            type(self.aggregator),
+            params,
+            self.unroll,
+            self.problem.threat.goal,
+            claims.n_tasks,
+            claims.n_workers,
+            hashlib.sha256(claims.task_counts.tobytes() + claims.worker_counts.tobytes()).hexdigest(),
+        )
+
     def __call__(self, malicious: FloatArray, start: FloatArray) -> tuple[float, FloatArray, FloatArray]:
         """``(objective, gradient, estimate)`` at the known slots' values ``malicious``."""
         with jax_backend() as (be, jax):
             if self._function is None:
-                self._function = self._build(be, jax)
+                key = self._cache_key()
+                if key not in _COMPILED:
+                    if len(_COMPILED) >= _CACHE_SIZE:
+                        _COMPILED.pop(next(iter(_COMPILED)))
+                    _COMPILED[key] = self._build(be, jax)
+                self._function = _COMPILED[key]
             xp = be.xp
             problem, claims = self.problem, self._claims
             arrays = {

@@ -8,6 +8,7 @@ what the attacker knows, and the value it maximises; every attack then only choo
 from __future__ import annotations
 
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Any
 
 import numpy as np
@@ -16,7 +17,7 @@ import pandas as pd
 
 from truthguard.aggregators.base import Aggregator
 from truthguard.aggregators.basic import Median
-from truthguard.attacks.threat import ThreatModel
+from truthguard.attacks.threat import ThreatModel, round_half_up
 from truthguard.core.answers import Answers
 from truthguard.core.bounds import Bounds
 from truthguard.core.labels import align_to_labels, show, unknown_labels
@@ -261,7 +262,7 @@ def _slots(honest: Answers, threat: ThreatModel, k: int, rng: np.random.Generato
     if per_worker is None:
         tasks = np.broadcast_to(np.arange(honest.n_tasks, dtype=np.int64), (k, honest.n_tasks))
     else:
-        m = round(honest.n_answers / honest.n_workers) if per_worker == "mean" else per_worker
+        m = round_half_up(Fraction(honest.n_answers, honest.n_workers)) if per_worker == "mean" else per_worker
         if m > honest.n_tasks:
             raise InputError(f"tasks_per_worker={m} exceeds the {honest.n_tasks} tasks; give at most that")
         tasks = sample_distinct(rng, k, honest.n_tasks, max(m, 1))
@@ -272,12 +273,20 @@ def _slots(honest: Answers, threat: ThreatModel, k: int, rng: np.random.Generato
 
 
 def _extend_workers(workers: pd.Index, k: int) -> pd.Index:
-    """Honest worker labels followed by ``k`` new labels ``malicious-1``… that clash with none of them."""
+    """Honest worker labels followed by ``k`` new labels that clash with none of them.
+
+    Integer worker ids continue the sequence (max + 1, …), so the column keeps one type (Parquet needs it);
+    other ids get text labels ``malicious-1``, ….
+    """
+    if pd.api.types.is_integer_dtype(workers.dtype):
+        start = int(workers.max()) + 1
+        return workers.append(pd.Index(np.arange(start, start + k, dtype=np.int64)).astype(workers.dtype))
     prefix = "malicious-"
     existing = set(map(str, workers))
     while any(f"{prefix}{j}" in existing for j in range(1, k + 1)):
         prefix = "_" + prefix
-    return workers.append(pd.Index([f"{prefix}{j}" for j in range(1, k + 1)], dtype=object))
+    dtype = workers.dtype if pd.api.types.is_string_dtype(workers.dtype) else object
+    return workers.append(pd.Index([f"{prefix}{j}" for j in range(1, k + 1)], dtype=dtype))
 
 
 def _known_workers(n_honest: int, threat: ThreatModel, rng: np.random.Generator) -> BoolArray:
@@ -285,7 +294,7 @@ def _known_workers(n_honest: int, threat: ThreatModel, rng: np.random.Generator)
     if threat.knowledge == "full":
         known[:] = True
     else:
-        count = max(1, round(threat.known_fraction * n_honest))
+        count = max(1, round_half_up(Fraction(str(threat.known_fraction)) * n_honest))
         known[rng.choice(n_honest, size=count, replace=False)] = True
     return known
 

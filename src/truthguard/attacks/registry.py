@@ -18,7 +18,7 @@ ATTACKS: dict[str, type[Attack]] = {
 }
 
 
-def make_attack(name: str, threat: ThreatModel | None = None, **params: Any) -> Attack:
+def make_attack(name: str, threat: ThreatModel | None = None, /, **params: Any) -> Attack:
     """Build the attack registered as ``name`` with a threat model and hyper-parameters.
 
     Raises:
@@ -29,7 +29,7 @@ def make_attack(name: str, threat: ThreatModel | None = None, **params: Any) -> 
     except KeyError:
         raise InputError(f"unknown attack {name!r}; choose one of {', '.join(ATTACKS)}") from None
     if "threat" in params:
-        raise InputError("give the threat model separately, not as an attack parameter")
+        raise InputError("the threat model is not an attack parameter; set it with the threat options")
     attack = cls(threat).set_params(**params)
     attack._validate_params()
     return attack

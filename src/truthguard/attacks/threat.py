@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
+from fractions import Fraction
 from typing import Literal
 
 import pandas as pd
 
 from truthguard.errors import InputError
 
-__all__ = ["GOALS", "KNOWLEDGE", "ThreatModel"]
+__all__ = ["GOALS", "KNOWLEDGE", "ThreatModel", "round_half_up"]
 
 Knowledge = Literal["full", "partial"]
 Goal = Literal["deviation", "targeted"]
 KNOWLEDGE: tuple[Knowledge, ...] = ("full", "partial")
 GOALS: tuple[Goal, ...] = ("deviation", "targeted")
+
+
+def round_half_up(value: Fraction | float) -> int:
+    """The nearest integer, halves rounded up (Python's ``round`` rounds them to even)."""
+    return int(Fraction(value) + Fraction(1, 2)) if value >= 0 else -round_half_up(-value)
 
 
 @dataclass(frozen=True)
@@ -34,7 +39,8 @@ class ThreatModel:
     **What they know.** ``"full"``: every honest answer and the aggregator with its hyper-parameters.
     ``"partial"``: the answers of a seeded random ``known_fraction`` :math:`\rho` of the honest workers (at
     least one); the attack is computed on that subset and evaluated on the full data. Malicious answers on
-    tasks no known worker answered take the task's upper bound (the maximum attack's value).
+    tasks no known worker answered take the task's upper bound (the maximum attack's value) in the attacks that
+    use knowledge; the random attack draws them like the others.
 
     **What they want.** ``"deviation"`` (untargeted; the attacker has no ground truth): maximise
     :math:`\sum_m |\hat x_m^{\text{after}} - \hat x_m^{\text{before}}|` over the tasks it knows, where
@@ -81,7 +87,9 @@ class ThreatModel:
             raise InputError(f"tasks_per_worker must be a positive integer, 'mean' or None; got {per_worker!r}")
         if self.knowledge not in KNOWLEDGE:
             raise InputError(f"unknown knowledge {self.knowledge!r}; choose one of {', '.join(KNOWLEDGE)}")
-        if not (isinstance(self.known_fraction, int | float) and 0 < self.known_fraction <= 1):
+        if isinstance(self.known_fraction, bool) or not (
+            isinstance(self.known_fraction, int | float) and 0 < self.known_fraction <= 1
+        ):
             raise InputError(f"known_fraction must be in (0, 1]; got {self.known_fraction!r}")
         if self.goal not in GOALS:
             raise InputError(f"unknown goal {self.goal!r}; choose one of {', '.join(GOALS)}")
@@ -94,7 +102,10 @@ class ThreatModel:
         """The number of malicious workers :math:`k` added to ``n_honest`` honest workers."""
         if self.n_malicious is not None:
             return self.n_malicious
-        return math.floor(self.fraction * n_honest / (1.0 - self.fraction) + 0.5)
+        # Exact arithmetic on the decimal the user wrote: 0.2 * 86 / 0.8 is 21.5 (rounds up to 22), not the
+        # 21.499999999999996 of floating point.
+        fraction = Fraction(str(self.fraction))
+        return round_half_up(fraction * n_honest / (1 - fraction))
 
     def describe(self) -> dict[str, object]:
         """The threat model as plain values (for reports and JSON)."""

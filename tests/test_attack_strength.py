@@ -1,0 +1,86 @@
+"""How strong the attacks are on Emotion, Weather and synthetic data, against CRH and GTM.
+
+The attacker cannot see the ground truth: the threat model's goal is the *deviation* of the poisoned
+estimates from the clean ones, which is what the optimised attack maximises and what it provably never does
+worse on than the baselines (it evaluates them and keeps the best). Error against the truth follows
+deviation, but not exactly: a larger deviation can move some estimates towards the truth. So the error check
+allows 5% of the clean MAE; the largest gap measured is 4.9% (Emotion, CRH, 10%: the maximum attack's
+values win on deviation, 10.50 against 10.39 for the far bounds, which score the higher MAE, 16.97
+against 16.39). And where no attack can do much (Weather with GTM at 10-20%: one or two malicious
+sources among ten or eleven), the MAE may even drop slightly while the estimates move.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+
+from truthguard.aggregators import CRH, GTM, Aggregator
+from truthguard.attacks import Attack, MaximumAttack, OptimizedAttack, RandomAttack, ThreatModel
+from truthguard.datasets import Dataset, make_synthetic
+from truthguard.experiments import AttackReport, run_attack
+
+AGGREGATORS: dict[str, Callable[[], Aggregator]] = {"crh": CRH, "gtm": GTM}
+DATASETS = ["emotion", "weather", "synthetic"]
+BUDGET = {"steps": 30, "restarts": 2}  # the defaults are 100 and 3: a smaller search is enough here
+
+
+@pytest.fixture(scope="module")
+def dataset(load_real: Callable[..., Dataset]) -> Callable[[str], Dataset]:
+    synthetic = make_synthetic(n_tasks=300, n_workers=30, seed=0)
+    return lambda name: synthetic if name == "synthetic" else load_real(name)
+
+
+def _run(data: Dataset, aggregator: Aggregator, attack: Attack, seed: int = 0) -> AttackReport:
+    report, poisoned = run_attack(data.answers, data.bounds, aggregator, attack, data.truth, random_state=seed)
+    low, high = data.bounds.arrays(poisoned.answers.tasks)
+    values, tasks = poisoned.answers.value, poisoned.answers.task
+    assert np.all(values >= low[tasks]) and np.all(values <= high[tasks])
+    return report
+
+
+@pytest.mark.parametrize("fraction", [0.1, 0.2, 0.3])
+@pytest.mark.parametrize("method", list(AGGREGATORS))
+@pytest.mark.parametrize("name", DATASETS)
+def test_optimized_attack_beats_the_baselines(
+    dataset: Callable[[str], Dataset], name: str, method: str, fraction: float
+) -> None:
+    data = dataset(name)
+    threat = ThreatModel(fraction=fraction)
+    optimized = _run(data, AGGREGATORS[method](), OptimizedAttack(threat, **BUDGET))
+    baselines = [RandomAttack(threat), MaximumAttack(threat), MaximumAttack(threat, mode="far")]
+    for baseline in baselines:
+        report = _run(data, AGGREGATORS[method](), baseline)
+        assert optimized.objective >= report.objective  # exact: the baselines are among its candidates
+        assert optimized.deviation >= report.deviation - 1e-9  # full knowledge: the objective, per task
+        assert optimized.before is not None and optimized.after is not None and report.after is not None
+        assert optimized.after.mae >= report.after.mae - 0.05 * optimized.before.mae
+
+
+@pytest.mark.parametrize("method", list(AGGREGATORS))
+@pytest.mark.parametrize("name", DATASETS)
+def test_partial_knowledge_is_weaker_on_average(dataset: Callable[[str], Dataset], name: str, method: str) -> None:
+    # With half the honest workers known, the attacker optimises against a guess of the aggregator's output, so
+    # on average over seeds it moves the estimates less. Where the attack is simply "push to the far bound"
+    # (CRH on synthetic data) both reach the same deviation up to noise: hence the 1% slack.
+    data = dataset(name)
+    deviation = {}
+    for knowledge in ("full", "partial"):
+        threat = ThreatModel(fraction=0.2, knowledge=knowledge, known_fraction=0.5)
+        runs = [_run(data, AGGREGATORS[method](), OptimizedAttack(threat, **BUDGET), seed) for seed in range(3)]
+        deviation[knowledge] = float(np.mean([run.deviation for run in runs]))
+    assert deviation["partial"] <= deviation["full"] * 1.01
+
+
+def test_optimized_attack_finds_more_than_the_line_search_against_gtm(dataset: Callable[[str], Dataset]) -> None:
+    # Against GTM at 10% on Emotion the best point of the line search towards the far bounds is at a small
+    # step (reconstruction §15: lambda ~ 0.1, MAE 15.5); gradient ascent from there, per malicious value, goes
+    # well beyond it (measured: MAE 18.7).
+    data = dataset("emotion")
+    attack = OptimizedAttack(ThreatModel(fraction=0.1), **BUDGET)
+    report = _run(data, GTM(), attack)
+    line = max(score for stage, score in attack.trace_ if stage.startswith("line"))
+    assert report.objective > 1.2 * line
+    assert report.after is not None and report.after.mae > 17.0
