@@ -17,6 +17,7 @@ import pytest
 from truthguard import __version__, datasets, metrics, read_answers
 from truthguard.aggregators import CRH, Mean, Median, TrimmedMean
 from truthguard.aggregators.registry import AGGREGATORS
+from truthguard.attacks import ATTACKS
 from truthguard.cli.main import main
 from truthguard.datasets import files, make_synthetic
 
@@ -489,13 +490,17 @@ def test_datasets_path_missing_files(run: Run, tmp_path: Path, monkeypatch: pyte
 def test_methods(run: Run) -> None:
     code, out, _ = run("methods")
     assert code == 0
-    listed = [line.split()[0] for line in out.splitlines() if not line.startswith(" ")]
-    assert listed == list(AGGREGATORS)
+    names = [line.split()[0] for line in out.splitlines() if line.startswith("  ") and not line.startswith("   ")]
+    assert names == list(AGGREGATORS) + list(ATTACKS)
+    assert out.splitlines()[0] == "aggregation methods:" and "attacks:" in out.splitlines()
     assert "params: loss='squared'" in out
     code, out, _ = run("methods", "--json")
     assert code == 0
-    methods = json.loads(out)["methods"]
+    payload = json.loads(out)
+    methods = payload["methods"]
     assert [m["name"] for m in methods] == list(AGGREGATORS)
+    assert [a["name"] for a in payload["attacks"]] == list(ATTACKS)
+    assert "threat" not in next(a for a in payload["attacks"] if a["name"] == "optimized")["params"]
     crh = next(m for m in methods if m["name"] == "crh")
     assert crh["class"] == "CRH"
     assert crh["params"]["max_iter"] == 100

@@ -7,7 +7,8 @@ what the attacker knows, and the value it maximises; every attack then only choo
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
@@ -102,6 +103,7 @@ class AttackProblem:
     reference: FloatArray
     targets: FloatArray
     malicious_workers: pd.Index
+    _memo: dict[tuple[int, bytes], float] = field(default_factory=dict, repr=False)
 
     @property
     def n_slots(self) -> int:
@@ -207,8 +209,17 @@ class AttackProblem:
         return float(np.sum(np.abs(estimate - self.reference)))
 
     def objective(self, aggregator: Aggregator | Any, values: FloatArray) -> float:
-        """The attacker's objective for malicious ``values`` (one per slot), with the converged aggregator."""
-        return self.score(self.estimate(aggregator, self.view_answers(values)))
+        """The attacker's objective for malicious ``values`` (one per slot), with the converged aggregator.
+
+        The last few evaluations are remembered: at scale one costs a full aggregator run, and the attack's
+        final value is usually one already evaluated during the search.
+        """
+        key = (id(aggregator), hashlib.sha256(np.ascontiguousarray(values, dtype=np.float64).tobytes()).digest())
+        if key not in self._memo:
+            if len(self._memo) >= 4:
+                self._memo.pop(next(iter(self._memo)))
+            self._memo[key] = self.score(self.estimate(aggregator, self.view_answers(values)))
+        return self._memo[key]
 
     def reference_per_slot(self) -> FloatArray:
         """The reference ("before") estimate of each slot's task; the task's bounds midpoint where unknown."""

@@ -1,4 +1,4 @@
-"""``truthguard methods``: the aggregators available to ``--method`` and their hyper-parameters."""
+"""``truthguard methods``: the aggregators and attacks available, with their hyper-parameters."""
 
 from __future__ import annotations
 
@@ -6,15 +6,16 @@ import argparse
 from typing import Any
 
 from truthguard.aggregators.registry import describe_methods
+from truthguard.attacks.registry import ATTACKS
 from truthguard.cli.common import emit_json
 
 
 def add_parser(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "methods",
-        help="list the aggregation methods and their hyper-parameters",
-        description="Aggregation methods usable with 'truthguard aggregate --method NAME'; set a "
-        "hyper-parameter with -p KEY=VALUE.",
+        help="list the aggregation methods and attacks with their hyper-parameters",
+        description="Aggregation methods (for 'aggregate --method NAME' and 'attack --target NAME'; set a "
+        "hyper-parameter with -p KEY=VALUE) and attacks (for 'attack --attack NAME'; --attack-param KEY=VALUE).",
         epilog="examples:\n  truthguard methods\n  truthguard methods --json",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -23,27 +24,29 @@ def add_parser(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    infos = describe_methods()
+    aggregators = [(i.name, i.cls.__name__, i.summary, i.params) for i in describe_methods()]
+    attacks = [
+        (name, cls.__name__, cls.summary, {k: v for k, v in cls.param_defaults().items() if k != "threat"})
+        for name, cls in ATTACKS.items()
+    ]
     if args.json:
         emit_json(
             {
-                "methods": [
-                    {
-                        "name": i.name,
-                        "class": i.cls.__name__,
-                        "summary": i.summary,
-                        "params": {k: _plain(v) for k, v in i.params.items()},
-                    }
-                    for i in infos
+                section: [
+                    {"name": n, "class": c, "summary": s, "params": {k: _plain(v) for k, v in p.items()}}
+                    for n, c, s, p in rows
                 ]
+                for section, rows in (("methods", aggregators), ("attacks", attacks))
             }
         )
         return 0
-    width = max(len(i.name) for i in infos)
-    for info in infos:
-        print(f"{info.name:<{width}}  {info.summary}")
-        params = ", ".join(f"{k}={v!r}" for k, v in info.params.items())
-        print(f"{'':<{width}}  params: {params or 'none'}")
+    width = max(len(name) for name, *_ in aggregators + attacks)
+    for title, rows in (("aggregation methods", aggregators), ("attacks", attacks)):
+        print(f"{title}:")
+        for name, _, summary, params in rows:
+            print(f"  {name:<{width}}  {summary}")
+            shown = ", ".join(f"{k}={v!r}" for k, v in params.items())
+            print(f"  {'':<{width}}  params: {shown or 'none'}")
     return 0
 
 
