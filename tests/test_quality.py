@@ -50,8 +50,9 @@ def test_readme_main_job_runs(capsys: pytest.CaptureFixture[str]) -> None:
     assert "MAE" in capsys.readouterr().out
 
 
-def test_readme_quickstart_runs(need_dataset) -> None:
+def test_readme_python_examples_run(need_dataset) -> None:
     need_dataset("emotion")
-    code = re.search(r"```python\n(.*?)```", README, flags=re.DOTALL)
-    assert code is not None
-    exec(compile(code.group(1), "README quickstart", "exec"), {})
+    blocks = re.findall(r"```python\n(.*?)```", README, flags=re.DOTALL)
+    assert len(blocks) >= 2  # the quickstart and the attack example
+    for number, code in enumerate(blocks, 1):
+        exec(compile(code, f"README python example {number}", "exec"), {})
