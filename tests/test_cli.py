@@ -14,42 +14,20 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from cli_helpers import Run, assert_input_error, make_runner
 from truthguard import __version__, datasets, metrics, read_answers
 from truthguard.aggregators import CRH, Mean, Median, TrimmedMean
 from truthguard.aggregators.registry import AGGREGATORS
 from truthguard.attacks import ATTACKS
-from truthguard.cli.main import main
 from truthguard.datasets import files, make_synthetic
 
 SCRIPT = Path(sys.executable).with_name("truthguard")
 JSON_KEYS = {"method", "n_tasks", "n_workers", "n_answers", "n_iter", "converged", "mae", "rmse", "n_truth"}
 
-Run = Callable[..., tuple[int, str, str]]
-
 
 @pytest.fixture
 def run(capsys: pytest.CaptureFixture[str]) -> Run:
-    """``run(*argv)`` -> (exit status, stdout, stderr) of ``main(argv)``; argparse exits become the status."""
-
-    def call(*argv: str | Path) -> tuple[int, str, str]:
-        try:
-            code = main([str(a) for a in argv])
-        except SystemExit as exit_:
-            code = exit_.code if isinstance(exit_.code, int) else 1
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return call
-
-
-def assert_input_error(code: int, out: str, err: str, prefix: str = "truthguard: error:") -> str:
-    """Exit status 2, exactly one stderr line starting with ``prefix``, no traceback; returns that line."""
-    assert code == 2, (code, out, err)
-    assert "Traceback" not in err + out
-    lines = err.splitlines()
-    assert len(lines) == 1, err
-    assert lines[0].startswith(prefix), err
-    return lines[0]
+    return make_runner(capsys)
 
 
 @pytest.fixture(scope="module")

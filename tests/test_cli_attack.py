@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import json
 import re
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -13,15 +12,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from cli_helpers import Run, assert_input_error, make_runner
 from truthguard import Bounds, datasets
 from truthguard.aggregators import CRH, TrimmedMean
 from truthguard.aggregators.base import Aggregator
 from truthguard.attacks import Attack, MaximumAttack, RandomAttack, ThreatModel
-from truthguard.cli.main import main
 from truthguard.datasets import make_synthetic
 from truthguard.experiments import run_attack
-
-Run = Callable[..., tuple[int, str, str]]
 
 JSON_KEYS = {
     "attack",
@@ -51,27 +48,7 @@ POISONED_COLUMNS = ["task", "worker", "value", "malicious"]
 
 @pytest.fixture
 def run(capsys: pytest.CaptureFixture[str]) -> Run:
-    """``run(*argv)`` -> (exit status, stdout, stderr) of ``main(argv)``; argparse exits become the status."""
-
-    def call(*argv: str | Path) -> tuple[int, str, str]:
-        try:
-            code = main([str(a) for a in argv])
-        except SystemExit as exit_:
-            code = exit_.code if isinstance(exit_.code, int) else 1
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return call
-
-
-def assert_input_error(code: int, out: str, err: str, prefix: str = "truthguard: error:") -> str:
-    """Exit status 2, exactly one stderr line starting with ``prefix``, no traceback; returns that line."""
-    assert code == 2, (code, out, err)
-    assert "Traceback" not in err + out
-    lines = err.splitlines()
-    assert len(lines) == 1, err
-    assert lines[0].startswith(prefix), err
-    return lines[0]
+    return make_runner(capsys)
 
 
 def string_ids(data: datasets.Dataset) -> datasets.Dataset:
