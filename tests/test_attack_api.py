@@ -703,3 +703,10 @@ def test_targeted_bad_targets(data: Dataset, targets: pd.Series, message: str) -
     threat = ThreatModel(n_malicious=1, goal="targeted", targets=targets)
     with pytest.raises(InputError, match=message):
         MaximumAttack(threat, mode="far").poison(data.answers, data.bounds, random_state=0)
+
+
+def test_worker_mask_marks_exactly_the_malicious_workers(data: Dataset) -> None:
+    poisoned = RandomAttack(ThreatModel(n_malicious=3)).poison(data.answers, data.bounds, random_state=0)
+    mask = poisoned.worker_is_malicious
+    assert list(mask[mask].index) == list(poisoned.malicious_workers)
+    assert int((~mask).sum()) == poisoned.honest.n_workers

@@ -52,6 +52,12 @@ class PoisonedAnswers:
     def n_malicious(self) -> int:
         return len(self.malicious_workers)
 
+    @property
+    def worker_is_malicious(self) -> pd.Series:
+        """Per worker (indexed by worker label), True for the malicious ones."""
+        mask = np.arange(self.answers.n_workers) >= self.honest.n_workers
+        return pd.Series(mask, index=self.answers.workers.rename("worker"), name="malicious")
+
     def to_frame(self) -> pd.DataFrame:
         """Columns ``task``, ``worker``, ``value``, ``malicious``."""
         frame = self.answers.to_frame()
@@ -250,6 +256,13 @@ class AttackProblem:
             up[aimed] = target[aimed] > reference[aimed]
         up[~self.known_slots] = True
         return np.where(up, self.high, self.low)
+
+    def pushed(self) -> BoolArray:
+        """Per slot, whether the goal wants its value moved: every slot for deviation; for a targeted goal
+        only slots on target tasks (elsewhere the attacker gains most by agreeing with the estimate)."""
+        if self.threat.goal == "targeted":
+            return ~np.isnan(self.target_per_slot())
+        return np.ones(self.n_slots, dtype=bool)
 
     def poisoned(self, values: FloatArray) -> PoisonedAnswers:
         """The full poisoned answers for ``values`` (one per slot; unknown slots as given)."""

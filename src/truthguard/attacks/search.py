@@ -74,17 +74,22 @@ def starting_candidates(problem: AttackProblem, rng: np.random.Generator) -> dic
     ``random`` is the first draw from ``rng``, exactly what :class:`~truthguard.attacks.RandomAttack` produces
     with the same seed; ``maximum`` and ``far`` are :class:`~truthguard.attacks.MaximumAttack`'s two modes;
     ``camouflage`` agrees with the reference estimate on a random half of each malicious worker's tasks, to
-    earn weight, and takes the far bound on the other half.
+    earn weight, and takes the far bound on the other half. For a targeted goal, ``aimed`` takes the bound
+    beyond each target and agrees with the estimate on every other task.
     """
     random = rng.uniform(problem.low, problem.high)
     far = problem.far_bound()
+    reference = problem.reference_per_slot()
     honest_looking = rng.random(problem.n_slots) < 0.5
-    return {
+    candidates = {
         "random": random,
         "maximum": problem.high.copy(),
         "far": far,
-        "camouflage": np.where(honest_looking, problem.reference_per_slot(), far),
+        "camouflage": np.where(honest_looking, reference, far),
     }
+    if problem.threat.goal == "targeted":
+        candidates["aimed"] = np.where(problem.pushed(), far, reference)
+    return candidates
 
 
 def line_search(search: Search, points: int) -> None:
@@ -92,10 +97,11 @@ def line_search(search: Search, points: int) -> None:
 
     :math:`\hat x` is each slot's reference estimate and :math:`b` its far bound: the paper-reconstruction's
     directional line search (§4.2, variant 1). Against GTM a small :math:`\lambda` often wins, because values
-    too far away only raise the malicious workers' estimated variance.
+    too far away only raise the malicious workers' estimated variance. For a targeted goal only the slots on
+    target tasks move; the others stay at the estimate.
     """
     reference = search.problem.reference_per_slot()
-    far = search.problem.far_bound()
+    far = np.where(search.problem.pushed(), search.problem.far_bound(), reference)
     for lam in np.linspace(0.0, 1.0, points + 1)[1:]:
         search.evaluate(reference + lam * (far - reference), f"line {lam:.3f}")
 
