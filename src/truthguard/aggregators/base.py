@@ -96,9 +96,9 @@ class Aggregator(Configurable, ABC):
         return np.ones(answers.n_workers)
 
     def _fit(self, answers: Answers) -> _Fit:
-        claims = Claims.from_answers(answers)
-        truths = self._estimate(NUMPY, claims, self._worker_weights(answers))
-        return _Fit(np.asarray(truths), self._worker_weights(answers), 0, True, [])
+        weights = self._worker_weights(answers)
+        truths = self._estimate(NUMPY, Claims.from_answers(answers), weights)
+        return _Fit(np.asarray(truths), weights, 0, True, [])
 
     def _estimate(self, be: ArrayBackend, claims: Claims, worker_weights: Array) -> Array:
         """One-shot estimate per task (non-iterative aggregators override this)."""

@@ -88,7 +88,7 @@ class AttackProblem:
         positions: Index of each slot in ``combined``'s arrays.
         view: What the attacker computes on: known honest answers plus the slots on tasks it knows.
         view_positions: Index in ``view``'s arrays of each known slot.
-        known_slots: Per slot, True when its task is in the view.
+        slot_view_task: Task code in ``view`` of each slot; -1 where the attacker does not know the task.
         reference: The aggregator's estimate per view task on the known honest answers ("before"); the
             per-task median when no aggregator is given.
         targets: Target per view task (NaN where none), for the targeted goal.
@@ -104,7 +104,7 @@ class AttackProblem:
     positions: IntArray
     view: Answers
     view_positions: IntArray
-    known_slots: BoolArray
+    slot_view_task: IntArray
     view_honest: Answers
     reference: FloatArray
     targets: FloatArray
@@ -118,6 +118,11 @@ class AttackProblem:
     @property
     def n_malicious(self) -> int:
         return len(self.malicious_workers)
+
+    @property
+    def known_slots(self) -> BoolArray:
+        """Per slot, True when its task is in the attacker's view."""
+        return self.slot_view_task >= 0
 
     # ------------------------------------------------------------------ construction
 
@@ -161,7 +166,7 @@ class AttackProblem:
         # Every view task has a known honest answer, so dropping the malicious answers keeps the task coding.
         view_honest = view.select(~view_malicious)
         reference_model = aggregator if aggregator is not None else Median()
-        problem = cls(
+        return cls(
             honest=honest,
             threat=threat,
             low=task_low[slot_task],
@@ -172,14 +177,12 @@ class AttackProblem:
             positions=positions,
             view=view,
             view_positions=np.flatnonzero(view_malicious),
-            known_slots=known_task[slot_task],
+            slot_view_task=view.tasks.get_indexer(honest.tasks[slot_task]).astype(np.int64),
             view_honest=view_honest,
-            reference=np.zeros(view.n_tasks),
+            reference=_estimate(reference_model, view_honest, view.tasks),
             targets=_targets(threat, honest, view),
             malicious_workers=workers[honest.n_workers :],
         )
-        object.__setattr__(problem, "reference", problem.estimate(reference_model, view_honest))
-        return problem
 
     # ------------------------------------------------------------------ using it
 
@@ -190,22 +193,8 @@ class AttackProblem:
         return self.view.with_values(view_values)
 
     def estimate(self, aggregator: Aggregator | Any, answers: Answers) -> FloatArray:
-        """``aggregator``'s estimate per view task on ``answers`` (a view with or without malicious answers).
-
-        TruthGuard aggregators receive the coded answers; any other object only needs ``fit_predict`` on a
-        DataFrame with columns ``task``, ``worker``, ``value`` returning a Series indexed by task.
-        """
-        if isinstance(aggregator, Aggregator):
-            estimate = aggregator.clone().fit(answers).truths_
-        else:
-            estimate = aggregator.fit_predict(answers.to_frame())
-            if not isinstance(estimate, pd.Series):
-                raise InputError(f"{type(aggregator).__name__}.fit_predict must return a Series indexed by task")
-        aligned = align_to_labels(estimate, self.view.tasks)
-        if np.isnan(aligned).any():
-            missing = self.view.tasks[int(np.flatnonzero(np.isnan(aligned))[0])]
-            raise InputError(f"the aggregator gave no estimate for task {show(missing)}")
-        return aligned
+        """``aggregator``'s estimate per view task on ``answers`` (a view with or without malicious answers)."""
+        return _estimate(aggregator, answers, self.view.tasks)
 
     def score(self, estimate: FloatArray) -> float:
         """The attacker's objective for an estimate per view task (larger is better for the attacker)."""
@@ -227,21 +216,20 @@ class AttackProblem:
             self._memo[key] = self.score(self.estimate(aggregator, self.view_answers(values)))
         return self._memo[key]
 
+    def _per_slot(self, per_view_task: FloatArray, unknown: FloatArray) -> FloatArray:
+        """A per-view-task array read at each slot's task; ``unknown`` (per slot) where the task is not known."""
+        known = self.known_slots
+        out = np.array(unknown, dtype=np.float64)
+        out[known] = per_view_task[self.slot_view_task[known]]
+        return out
+
     def reference_per_slot(self) -> FloatArray:
         """The reference ("before") estimate of each slot's task; the task's bounds midpoint where unknown."""
-        out = 0.5 * (self.low + self.high)
-        view_code = self.view.tasks.get_indexer(self.honest.tasks[self.slot_task])
-        known = view_code >= 0
-        out[known] = self.reference[view_code[known]]
-        return out
+        return self._per_slot(self.reference, 0.5 * (self.low + self.high))
 
     def target_per_slot(self) -> FloatArray:
         """Each slot's target (NaN where its task has none)."""
-        view_code = self.view.tasks.get_indexer(self.honest.tasks[self.slot_task])
-        out = np.full(self.n_slots, np.nan)
-        known = view_code >= 0
-        out[known] = self.targets[view_code[known]]
-        return out
+        return self._per_slot(self.targets, np.full(self.n_slots, np.nan))
 
     def far_bound(self) -> FloatArray:
         """Per slot, the bound farthest from the reference estimate (towards the target, if targeted).
@@ -276,6 +264,25 @@ class AttackProblem:
         answers = self.combined.with_values(all_values)
         malicious = answers.worker >= self.honest.n_workers
         return PoisonedAnswers(answers, malicious, self.malicious_workers, self.honest)
+
+
+def _estimate(aggregator: Aggregator | Any, answers: Answers, tasks: pd.Index) -> FloatArray:
+    """``aggregator``'s estimate on ``answers``, aligned with ``tasks``.
+
+    TruthGuard aggregators receive the coded answers; any other object only needs ``fit_predict`` on a
+    DataFrame with columns ``task``, ``worker``, ``value`` returning a Series indexed by task.
+    """
+    if isinstance(aggregator, Aggregator):
+        estimate = aggregator.clone().fit(answers).truths_
+    else:
+        estimate = aggregator.fit_predict(answers.to_frame())
+        if not isinstance(estimate, pd.Series):
+            raise InputError(f"{type(aggregator).__name__}.fit_predict must return a Series indexed by task")
+    aligned = align_to_labels(estimate, tasks)
+    if np.isnan(aligned).any():
+        missing = tasks[int(np.flatnonzero(np.isnan(aligned))[0])]
+        raise InputError(f"the aggregator gave no estimate for task {show(missing)}")
+    return aligned
 
 
 def _slots(honest: Answers, threat: ThreatModel, k: int, rng: np.random.Generator) -> tuple[IntArray, IntArray]:

@@ -10,7 +10,7 @@ from truthguard.aggregators.basic import Mean, Median
 from truthguard.aggregators.registry import AGGREGATORS, make_aggregator
 from truthguard.cli.common import (
     add_input_arguments,
-    emit_json,
+    emit_summary,
     load_input,
     parse_assignments,
     write_output,
@@ -104,18 +104,12 @@ def run(args: argparse.Namespace) -> int:
     }
     if scores is not None:
         summary.update(mae=scores.mae, rmse=scores.rmse, n_truth=scores.n)
-    if args.json:
-        summary["objective_history"] = aggregator.objective_history_
-        emit_json(summary, to_stderr=written == "-")  # stdout carries the estimates then
-    else:
-        _print_summary(summary, to_stderr=written == "-")
+    summary["objective_history"] = aggregator.objective_history_
+    emit_summary(summary, _summary_lines(summary), args.json, written)
     return 0
 
 
-def _print_summary(summary: dict[str, Any], to_stderr: bool) -> None:
-    import sys
-
-    stream = sys.stderr if to_stderr else sys.stdout
+def _summary_lines(summary: dict[str, Any]) -> list[str]:
     lines = [
         f"method      {summary['method']}",
         f"input       {summary['input']}: {summary['n_answers']:,} answers, {summary['n_workers']:,} workers, "
@@ -132,4 +126,4 @@ def _print_summary(summary: dict[str, Any], to_stderr: bool) -> None:
         lines.append("estimates   not saved (add -o OUT.csv to write them)")
     elif summary["output"] != "-":
         lines.append(f"estimates   written to {summary['output']}")
-    print("\n".join(lines), file=stream)
+    return lines

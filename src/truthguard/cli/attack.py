@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Any
 
 from truthguard.aggregators.registry import AGGREGATORS, make_aggregator
 from truthguard.attacks.registry import ATTACKS, make_attack
 from truthguard.attacks.threat import GOALS, KNOWLEDGE, ThreatModel
-from truthguard.cli.common import add_input_arguments, emit_json, load_input, parse_assignments, write_output
+from truthguard.cli.common import add_input_arguments, emit_summary, load_input, parse_assignments, write_output
 from truthguard.core.io import read_targets
 from truthguard.errors import InputError
 from truthguard.experiments.evaluate import run_attack
@@ -110,13 +109,13 @@ def _tasks_per_worker(text: str | None) -> int | str | None:
 
 def run(args: argparse.Namespace) -> int:
     aggregator = make_aggregator(args.target, **parse_assignments(args.param, "--param"))
-    attack_params = parse_assignments(args.attack_param, "--attack-param")
-    make_attack(args.attack, **attack_params)  # fail on a bad name or parameter before reading any data
+    # Built before reading any data, so a bad name or parameter fails at once; the threat model comes later.
+    attack = make_attack(args.attack, **parse_assignments(args.attack_param, "--attack-param"))
     data = load_input(args)
     if data.bounds is None:
         raise InputError("attacks need each task's legal range: give --bounds LOW HIGH or --bounds-file FILE")
     targets = read_targets(args.targets, data.answers.tasks) if args.targets is not None else None
-    threat = ThreatModel(
+    attack.threat = ThreatModel(
         fraction=0.1 if args.fraction is None else args.fraction,
         n_malicious=args.n_malicious,
         tasks_per_worker=_tasks_per_worker(args.tasks_per_worker),  # type: ignore[arg-type]
@@ -125,22 +124,17 @@ def run(args: argparse.Namespace) -> int:
         goal=args.goal,
         targets=targets,
     )
-    attack = make_attack(args.attack, threat, **attack_params)
     seed = 0 if args.seed is None else args.seed
     report, poisoned = run_attack(data.answers, data.bounds, aggregator, attack, data.truth, random_state=seed)
     written = write_output(poisoned.to_frame(), args.output)
     summary = report.to_dict()
     attack_params = {k: v for k, v in attack.get_params().items() if k != "threat"}
     summary.update(input=data.source, seed=seed, output=written, attack_params=attack_params)
-    if args.json:
-        emit_json(summary, to_stderr=written == "-")
-    else:
-        _print_summary(summary, to_stderr=written == "-")
+    emit_summary(summary, _summary_lines(summary), args.json, written)
     return 0
 
 
-def _print_summary(summary: dict[str, Any], to_stderr: bool) -> None:
-    stream = sys.stderr if to_stderr else sys.stdout
+def _summary_lines(summary: dict[str, Any]) -> list[str]:
     threat = summary["threat"]
     lines = [
         f"attack      {summary['attack']} against {summary['aggregator']} on {summary['input']} "
@@ -163,4 +157,4 @@ def _print_summary(summary: dict[str, Any], to_stderr: bool) -> None:
         lines.append("poisoned    not saved (add -o POISONED.csv to write the answers)")
     elif summary["output"] != "-":
         lines.append(f"poisoned    written to {summary['output']}")
-    print("\n".join(lines), file=stream)
+    return lines

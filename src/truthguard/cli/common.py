@@ -22,6 +22,7 @@ __all__ = [
     "Input",
     "add_input_arguments",
     "emit_json",
+    "emit_summary",
     "load_input",
     "parse_assignments",
     "parse_scalar",
@@ -156,6 +157,14 @@ def write_output(frame: pd.DataFrame, output: str | None) -> str | None:
         return "-"
     write_table(frame, output)
     return str(Path(output))
+
+
+def emit_summary(summary: dict[str, Any], lines: list[str], as_json: bool, written: str | None) -> None:
+    """Report a run: ``summary`` as JSON or ``lines`` as text, on stderr when stdout carries the data (``-o -``)."""
+    if as_json:
+        emit_json(summary, to_stderr=written == "-")
+    else:
+        print("\n".join(lines), file=sys.stderr if written == "-" else sys.stdout)
 
 
 def emit_json(payload: dict[str, Any], to_stderr: bool = False) -> None:
