@@ -151,25 +151,25 @@ def assert_valid(
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"fraction": 1.0}, r"fraction must be in \[0, 1\)"),
-        ({"fraction": 1.5}, r"fraction must be in \[0, 1\)"),
-        ({"fraction": -0.1}, r"fraction must be in \[0, 1\)"),
-        ({"fraction": float("nan")}, r"fraction must be in \[0, 1\)"),
+        ({"fraction": 1.0}, r"ThreatModel fraction must be a number in \[0, 0\.99\]"),
+        ({"fraction": 1.5}, r"ThreatModel fraction must be a number in \[0, 0\.99\]"),
+        ({"fraction": -0.1}, r"ThreatModel fraction must be a number in \[0, 0\.99\]"),
+        ({"fraction": float("nan")}, r"ThreatModel fraction must be a number in \[0, 0\.99\]"),
         ({"fraction": "0.1"}, r"fraction must be a number"),
         ({"fraction": None}, r"fraction must be a number"),
         ({"fraction": True}, r"fraction must be a number"),
-        ({"n_malicious": -1}, r"n_malicious must be an integer >= 0; got -1"),
-        ({"n_malicious": True}, r"n_malicious must be an integer >= 0; got True"),
+        ({"n_malicious": -1}, r"n_malicious must be an integer >= 0 or None; got -1"),
+        ({"n_malicious": True}, r"n_malicious must be an integer >= 0 or None; got True"),
         ({"n_malicious": 2.0}, r"n_malicious must be an integer >= 0"),
         ({"tasks_per_worker": 0}, r"tasks_per_worker must be a positive integer, 'mean' or None; got 0"),
         ({"tasks_per_worker": "some"}, r"tasks_per_worker must be a positive integer.*'some'"),
         ({"tasks_per_worker": 2.5}, r"tasks_per_worker must be a positive integer.*2\.5"),
         ({"tasks_per_worker": True}, r"tasks_per_worker must be a positive integer"),
-        ({"knowledge": "omniscient"}, r"unknown knowledge 'omniscient'; choose one of full, partial"),
-        ({"knowledge": "partial", "known_fraction": 0}, r"known_fraction must be in \(0, 1\]; got 0"),
-        ({"knowledge": "partial", "known_fraction": 1.5}, r"known_fraction must be in \(0, 1\]; got 1\.5"),
-        ({"known_fraction": -0.5}, r"known_fraction must be in \(0, 1\]"),
-        ({"goal": "chaos"}, r"unknown goal 'chaos'; choose one of deviation, targeted"),
+        ({"knowledge": "omniscient"}, r"unknown ThreatModel knowledge 'omniscient'; choose one of full, partial"),
+        ({"knowledge": "partial", "known_fraction": 0}, r"known_fraction must be a number in \(0, 1\]; got 0"),
+        ({"knowledge": "partial", "known_fraction": 1.5}, r"known_fraction must be a number in \(0, 1\]; got 1\.5"),
+        ({"known_fraction": -0.5}, r"known_fraction must be a number in \(0, 1\]"),
+        ({"goal": "chaos"}, r"unknown ThreatModel goal 'chaos'; choose one of deviation, targeted"),
         ({"goal": "targeted"}, r"the targeted goal needs targets"),
         ({"goal": "targeted", "targets": pd.Series([], dtype=float)}, r"the targeted goal needs targets"),
         ({"targets": pd.Series({1: 5.0})}, r"targets are only used with goal='targeted'"),
@@ -524,12 +524,12 @@ def test_make_attack_builds_each_registered_attack() -> None:
         ("optimized", {"steps": -1}, r"steps must be an integer >= 0; got -1"),
         ("optimized", {"steps": 2.5}, r"steps must be an integer >= 0"),
         ("optimized", {"restarts": True}, r"restarts must be an integer >= 0"),
-        ("optimized", {"learning_rate": 0}, r"learning_rate must be in \(0, 1\]; got 0"),
+        ("optimized", {"learning_rate": 0}, r"OptimizedAttack learning_rate must be a number in \(0, 1\]; got 0"),
         ("optimized", {"eval_every": 0}, r"eval_every must be a positive integer"),
-        ("blackbox", {"learning_rate": 0}, r"learning_rate must be in \(0, 1\]"),
-        ("blackbox", {"perturbation": 2}, r"perturbation must be in \(0, 1\]"),
+        ("blackbox", {"learning_rate": 0}, r"learning_rate must be a number in \(0, 1\]"),
+        ("blackbox", {"perturbation": 2}, r"perturbation must be a number in \(0, 1\]"),
         ("blackbox", {"line_search_points": -2}, r"line_search_points must be an integer >= 0"),
-        ("maximum", {"mode": "min"}, r"unknown maximum-attack mode 'min'; choose one of max, far"),
+        ("maximum", {"mode": "min"}, r"unknown MaximumAttack mode 'min'; choose one of max, far"),
         ("random", {"threat": "everyone"}, r"the threat model is not an attack parameter"),
     ],
 )
@@ -539,9 +539,9 @@ def test_make_attack_errors(name: str, params: dict[str, Any], message: str) -> 
 
 
 def test_invalid_parameters_set_directly_fail_at_poison(data: Dataset) -> None:
-    with pytest.raises(InputError, match=r"unknown maximum-attack mode 'min'"):
+    with pytest.raises(InputError, match=r"unknown MaximumAttack mode 'min'"):
         MaximumAttack(ThreatModel(n_malicious=1), mode="min").poison(data.answers, data.bounds)
-    with pytest.raises(InputError, match=r"threat must be a ThreatModel; got dict"):
+    with pytest.raises(InputError, match=r"threat must be a ThreatModel or None; got \{'fraction': 0\.1\}"):
         RandomAttack({"fraction": 0.1}).poison(data.answers, data.bounds)  # type: ignore[arg-type]
 
 
@@ -694,15 +694,29 @@ def test_targeted_optimized_pulls_towards_targets(
     ("targets", "message"),
     [
         (pd.Series({0: 5.0, 999: 1.0}), r"targets name 1 task\(s\) without answers, e\.g\. 999"),
-        (pd.Series({0: np.inf}), r"targets must be finite numbers"),
-        (pd.Series({0: "high"}), r"targets must be finite numbers"),
     ],
-    ids=["unknown-task", "infinite", "text"],
+    ids=["unknown-task"],
 )
 def test_targeted_bad_targets(data: Dataset, targets: pd.Series, message: str) -> None:
     threat = ThreatModel(n_malicious=1, goal="targeted", targets=targets)
     with pytest.raises(InputError, match=message):
         MaximumAttack(threat, mode="far").poison(data.answers, data.bounds, random_state=0)
+
+
+@pytest.mark.parametrize(
+    ("targets", "message"),
+    [
+        (pd.Series({0: np.inf}), r"targets must be finite numbers; task 0 has inf"),
+        (pd.Series({0: "high"}), r"targets must be finite numbers; task 0 has 'high'"),
+        (pd.Series([1.0, 2.0], index=[0, 0]), r"targets give task 0 more than once"),
+        ([1, 2, 3], r"targets must be a pandas Series of target values indexed by task or None; got \[1, 2, 3\]"),
+        ({0: 5.0}, r"targets must be a pandas Series"),
+    ],
+    ids=["infinite", "text", "repeated", "list", "dict"],
+)
+def test_bad_targets_are_refused_when_the_threat_model_is_built(targets: Any, message: str) -> None:
+    with pytest.raises(InputError, match=message):
+        ThreatModel(n_malicious=1, goal="targeted", targets=targets)
 
 
 def test_worker_mask_marks_exactly_the_malicious_workers(data: Dataset) -> None:

@@ -98,12 +98,12 @@ def test_synthetic_bias() -> None:
     [
         ({"n_tasks": 0}, "n_tasks must be a positive integer"),
         ({"n_workers": 2.5}, "n_workers must be a positive integer"),
-        ({"answers_per_task": 101}, "answers_per_task must be an integer in"),
+        ({"answers_per_task": 101}, "answers_per_task must be at most n_workers=100; got 101"),
         ({"answers_per_task": 3, "density": 0.5}, "not both"),
-        ({"density": 0.0}, "density must be in"),
+        ({"density": 0.0}, r"density must be a number in \(0, 1\] or None; got 0\.0"),
         ({"truth_low": 5, "truth_high": 5}, "truth_low must be below truth_high"),
         ({"sigma_low": 3, "sigma_high": 1}, "sigma_low <= sigma_high"),
-        ({"bias_scale": -1}, "bias_scale must be >= 0"),
+        ({"bias_scale": -1}, "bias_scale must be a number >= 0; got -1"),
     ],
 )
 def test_synthetic_rejects_bad_options(options: dict[str, object], message: str) -> None:

@@ -25,7 +25,7 @@ from truthguard.core.answers import Answers
 from truthguard.core.backend import NUMPY, Array, ArrayBackend
 from truthguard.core.claims import Claims
 from truthguard.core.labels import align_to_labels, show
-from truthguard.core.params import Configurable
+from truthguard.core.params import Configurable, Constraint, Interval, Options
 from truthguard.core.segments import overall_std
 from truthguard.errors import InputError
 
@@ -55,7 +55,11 @@ class Step:
 
 
 class Aggregator(Configurable, ABC):
-    """Base class of every aggregator: turn answers into one estimated value per task."""
+    """Base class of every aggregator: turn answers into one estimated value per task.
+
+    Subclasses declare their hyper-parameters' accepted values in ``_parameter_constraints`` (see
+    :mod:`truthguard.core.params`); ``fit`` checks them before touching the data.
+    """
 
     #: Name in the method registry and on the command line.
     name: ClassVar[str]
@@ -72,8 +76,8 @@ class Aggregator(Configurable, ABC):
 
     def fit(self, data: Answers | pd.DataFrame) -> Self:
         """Estimate every task's value from ``data`` (a long DataFrame or :class:`~truthguard.Answers`)."""
-        answers = Answers.coerce(data)
         self._validate_params()
+        answers = Answers.coerce(data)
         fit = self._fit(answers)
         self.truths_ = pd.Series(fit.truths, index=answers.tasks.rename("task"), name="value")
         self.weights_ = pd.Series(fit.weights, index=answers.workers.rename("worker"), name="weight")
@@ -87,9 +91,6 @@ class Aggregator(Configurable, ABC):
         return self.fit(data).truths_
 
     # --------------------------------------------------------------- what subclasses provide
-
-    def _validate_params(self) -> None:
-        """Raise :class:`~truthguard.errors.InputError` for invalid hyper-parameters (called by ``fit``)."""
 
     def _worker_weights(self, answers: Answers) -> np.ndarray[Any, Any]:
         """Weights reported by one-shot aggregators: all ones unless the method takes fixed weights."""
@@ -141,18 +142,16 @@ class IterativeAggregator(Aggregator):
         init: Initial truths: per-task ``"median"`` or ``"mean"`` of the answers.
     """
 
+    _parameter_constraints: ClassVar[dict[str, list[Constraint]]] = {
+        "max_iter": [Interval("integer", 1, None)],
+        "tol": [Interval("real", 0, None)],
+        "init": [Options(INITIALISATIONS)],
+    }
+
     def __init__(self, max_iter: int = 100, tol: float = 1e-6, init: str = "median") -> None:
         self.max_iter = max_iter
         self.tol = tol
         self.init = init
-
-    def _validate_params(self) -> None:
-        if not isinstance(self.max_iter, int | np.integer) or isinstance(self.max_iter, bool) or self.max_iter < 1:
-            raise InputError(f"max_iter must be a positive integer; got {self.max_iter!r}")
-        if not (isinstance(self.tol, int | float) and self.tol >= 0):
-            raise InputError(f"tol must be a number >= 0; got {self.tol!r}")
-        if self.init not in INITIALISATIONS:
-            raise InputError(f"unknown init {self.init!r}; choose one of {', '.join(INITIALISATIONS)}")
 
     @abstractmethod
     def _prepare(self, be: ArrayBackend, claims: Claims) -> Any:
@@ -223,8 +222,6 @@ def resolve_worker_weights(
     """Fixed per-worker weights aligned with ``workers``; workers missing from ``weights`` get ``default``."""
     if weights is None:
         return np.ones(len(workers))
-    if not isinstance(weights, pd.Series):
-        raise InputError(f"{owner} weights must be a pandas Series indexed by worker; got {type(weights).__name__}")
     numeric = pd.to_numeric(weights, errors="coerce")
     if (numeric.isna() & weights.notna()).any():
         bad = weights[numeric.isna() & weights.notna()]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -11,19 +11,24 @@ from truthguard.aggregators.base import Aggregator, resolve_worker_weights
 from truthguard.core.answers import Answers
 from truthguard.core.backend import Array, ArrayBackend
 from truthguard.core.claims import Claims
+from truthguard.core.params import NONE, Constraint, InstanceOf, Interval
 from truthguard.core.segments import (
     segment_mean,
     segment_trimmed_mean,
     segment_weighted_mean,
     segment_weighted_median,
 )
-from truthguard.errors import InputError
 
 __all__ = ["Mean", "Median", "TrimmedMean"]
 
 
 class _FixedWeights(Aggregator):
     """Aggregators that accept optional fixed worker weights (e.g. reputations from another system)."""
+
+    _parameter_constraints: ClassVar[dict[str, list[Constraint]]] = {
+        "weights": [InstanceOf(pd.Series, "a pandas Series of weights indexed by worker"), NONE],
+        "default_weight": [Interval("real", 0, None), NONE],
+    }
 
     def __init__(self, weights: pd.Series | None = None, default_weight: float | None = None) -> None:
         self.weights = weights
@@ -116,13 +121,10 @@ class TrimmedMean(Aggregator):
 
     name = "trimmed-mean"
     summary = "per-task mean after cutting a fraction of the lowest and highest answers"
+    _parameter_constraints: ClassVar[dict[str, list[Constraint]]] = {"trim": [Interval("real", 0, 0.5, "left")]}
 
     def __init__(self, trim: float = 0.1) -> None:
         self.trim = trim
-
-    def _validate_params(self) -> None:
-        if not (isinstance(self.trim, int | float) and 0 <= self.trim < 0.5):
-            raise InputError(f"trim must be a number in [0, 0.5); got {self.trim!r}")
 
     def _estimate(self, be: ArrayBackend, claims: Claims, worker_weights: Array) -> Array:
         return segment_trimmed_mean(be, claims.value, claims.task, claims.n_tasks, float(self.trim))

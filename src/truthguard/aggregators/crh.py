@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from truthguard.aggregators.base import IterativeAggregator, Step
 from truthguard.core.backend import Array, ArrayBackend
 from truthguard.core.claims import Claims
+from truthguard.core.params import Constraint, Options
 from truthguard.core.segments import (
     segment_mean,
     segment_order,
@@ -14,7 +16,6 @@ from truthguard.core.segments import (
     segment_weighted_mean,
     segment_weighted_median,
 )
-from truthguard.errors import InputError
 
 __all__ = ["CRH"]
 
@@ -85,6 +86,11 @@ class CRH(IterativeAggregator):
 
     name = "crh"
     summary = "CRH truth discovery (Li et al. SIGMOD 2014): -log distance-share weights, weighted mean"
+    _parameter_constraints: ClassVar[dict[str, list[Constraint]]] = {
+        **IterativeAggregator._parameter_constraints,
+        "loss": [Options(LOSSES)],
+        "normalization": [Options(NORMALIZATIONS)],
+    }
 
     def __init__(
         self,
@@ -97,15 +103,6 @@ class CRH(IterativeAggregator):
         super().__init__(max_iter=max_iter, tol=tol, init=init)
         self.loss = loss
         self.normalization = normalization
-
-    def _validate_params(self) -> None:
-        super()._validate_params()
-        if self.loss not in LOSSES:
-            raise InputError(f"unknown CRH loss {self.loss!r}; choose one of {', '.join(LOSSES)}")
-        if self.normalization not in NORMALIZATIONS:
-            raise InputError(
-                f"unknown CRH normalization {self.normalization!r}; choose one of {', '.join(NORMALIZATIONS)}"
-            )
 
     def _prepare(self, be: ArrayBackend, claims: Claims) -> _Prep:
         std = segment_std(be, claims.value, claims.task, claims.n_tasks, claims.task_counts)

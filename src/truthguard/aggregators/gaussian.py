@@ -35,7 +35,7 @@ from __future__ import annotations
 import math
 from abc import abstractmethod
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import numpy.typing as npt
@@ -44,6 +44,7 @@ from scipy import stats
 from truthguard.aggregators.base import IterativeAggregator, Step
 from truthguard.core.backend import Array, ArrayBackend
 from truthguard.core.claims import Claims
+from truthguard.core.params import BOOLEAN, Constraint, Interval, Options
 from truthguard.core.segments import (
     overall_std,
     segment_mean,
@@ -51,7 +52,6 @@ from truthguard.core.segments import (
     segment_weighted_mean,
     segment_weighted_median,
 )
-from truthguard.errors import InputError
 
 __all__ = ["CATD", "GTM", "LFCN"]
 
@@ -192,6 +192,14 @@ class GTM(_InverseVariance):
 
     name = "gtm"
     summary = "Gaussian truth model (Zhao & Han 2012): MAP worker variances, standardised per task"
+    _parameter_constraints: ClassVar[dict[str, list[Constraint]]] = {
+        **IterativeAggregator._parameter_constraints,
+        "alpha": [Interval("real", -1, None, "neither")],
+        "beta": [Interval("real", 0, None)],
+        "mu0": [Interval("real")],
+        "sigma0": [Interval("real", 0, math.inf, "right")],  # inf: a flat prior
+        "standardize": [BOOLEAN],
+    }
 
     def __init__(
         self,
@@ -210,20 +218,6 @@ class GTM(_InverseVariance):
         self.mu0 = mu0
         self.sigma0 = sigma0
         self.standardize = standardize
-
-    def _validate_params(self) -> None:
-        super()._validate_params()
-        checks = (
-            ("alpha", self.alpha, lambda v: v > -1, "> -1"),
-            ("beta", self.beta, lambda v: v >= 0, ">= 0"),
-            ("mu0", self.mu0, math.isfinite, "finite"),
-            ("sigma0", self.sigma0, lambda v: v > 0, "> 0 (inf for a flat prior)"),
-        )
-        for name, value, ok, rule in checks:
-            if not isinstance(value, int | float) or isinstance(value, bool) or math.isnan(value) or not ok(value):
-                raise InputError(f"GTM {name} must be a number {rule}; got {value!r}")
-        if not isinstance(self.standardize, bool | np.bool_):
-            raise InputError(f"GTM standardize must be true or false; got {self.standardize!r}")
 
     def _prior(self) -> _Prior:
         return _Prior(
@@ -324,6 +318,11 @@ class CATD(_InverseVariance):
 
     name = "catd"
     summary = "CATD (Li et al. VLDB 2014): chi-square confidence-aware inverse-variance weights"
+    _parameter_constraints: ClassVar[dict[str, list[Constraint]]] = {
+        **IterativeAggregator._parameter_constraints,
+        "significance": [Interval("real", 0, 1, "neither")],
+        "quantile": [Options(QUANTILES)],
+    }
 
     def __init__(
         self,
@@ -336,13 +335,6 @@ class CATD(_InverseVariance):
         super().__init__(max_iter=max_iter, tol=tol, init=init)
         self.significance = significance
         self.quantile = quantile
-
-    def _validate_params(self) -> None:
-        super()._validate_params()
-        if not (isinstance(self.significance, int | float) and 0 < self.significance < 1):
-            raise InputError(f"CATD significance must be in (0, 1); got {self.significance!r}")
-        if self.quantile not in QUANTILES:
-            raise InputError(f"unknown CATD quantile {self.quantile!r}; choose one of {', '.join(QUANTILES)}")
 
     def _effective_counts(self, counts: FloatArray) -> FloatArray:
         tail = float(self.significance) / 2.0

@@ -15,7 +15,7 @@ from truthguard.attacks.problem import AttackProblem, PoisonedAnswers
 from truthguard.attacks.threat import ThreatModel
 from truthguard.core.answers import Answers
 from truthguard.core.bounds import Bounds
-from truthguard.core.params import Configurable
+from truthguard.core.params import NONE, Configurable, Constraint, InstanceOf
 from truthguard.errors import InputError
 
 __all__ = ["Attack"]
@@ -36,6 +36,10 @@ class Attack(Configurable, ABC):
 
     name: ClassVar[str]
     summary: ClassVar[str]
+    _parameter_constraints: ClassVar[dict[str, list[Constraint]]] = {
+        "threat": [InstanceOf(ThreatModel, "a ThreatModel"), NONE],
+    }
+    _fit_method = "poison"
     #: Whether ``poison`` needs the target aggregator (white- and black-box attacks do, baselines do not).
     needs_aggregator: ClassVar[bool] = False
 
@@ -74,10 +78,6 @@ class Attack(Configurable, ABC):
         self.objective_ = problem.objective(aggregator, values) if aggregator is not None else float("nan")
         self.seconds_ = time.perf_counter() - started
         return problem.poisoned(values)
-
-    def _validate_params(self) -> None:
-        if self.threat is not None and not isinstance(self.threat, ThreatModel):
-            raise InputError(f"threat must be a ThreatModel; got {type(self.threat).__name__}")
 
     @abstractmethod
     def craft(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import numpy.typing as npt
@@ -11,7 +11,7 @@ from truthguard.aggregators.base import Aggregator
 from truthguard.attacks.base import Attack
 from truthguard.attacks.problem import AttackProblem
 from truthguard.attacks.threat import ThreatModel
-from truthguard.errors import InputError
+from truthguard.core.params import Constraint, Options
 
 __all__ = ["MaximumAttack", "RandomAttack"]
 
@@ -66,15 +66,14 @@ class MaximumAttack(Attack):
 
     name = "maximum"
     summary = "the largest allowed value (or the bound farthest from the estimate) on every task"
+    _parameter_constraints: ClassVar[dict[str, list[Constraint]]] = {
+        **Attack._parameter_constraints,
+        "mode": [Options(MODES)],
+    }
 
     def __init__(self, threat: ThreatModel | None = None, mode: str = "max") -> None:
         super().__init__(threat)
         self.mode = mode
-
-    def _validate_params(self) -> None:
-        super()._validate_params()
-        if self.mode not in MODES:
-            raise InputError(f"unknown maximum-attack mode {self.mode!r}; choose one of {', '.join(MODES)}")
 
     def craft(
         self, problem: AttackProblem, aggregator: Aggregator | Any | None, rng: np.random.Generator

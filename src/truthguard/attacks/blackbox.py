@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import numpy.typing as npt
@@ -13,7 +13,7 @@ from truthguard.attacks.base import Attack
 from truthguard.attacks.problem import AttackProblem
 from truthguard.attacks.search import ProjectedAdam, Search, line_search, starting_candidates
 from truthguard.attacks.threat import ThreatModel
-from truthguard.errors import InputError
+from truthguard.core.params import Constraint, Interval
 
 __all__ = ["BlackBoxAttack"]
 
@@ -58,6 +58,13 @@ class BlackBoxAttack(Attack):
     name = "blackbox"
     summary = "derivative-free: line search and SPSA ascent using only fit_predict"
     needs_aggregator = True
+    _parameter_constraints: ClassVar[dict[str, list[Constraint]]] = {
+        **Attack._parameter_constraints,
+        "steps": [Interval("integer", 0, None)],
+        "perturbation": [Interval("real", 0, 1, "right")],
+        "learning_rate": [Interval("real", 0, 1, "right")],
+        "line_search_points": [Interval("integer", 0, None)],
+    }
 
     def __init__(
         self,
@@ -72,17 +79,6 @@ class BlackBoxAttack(Attack):
         self.perturbation = perturbation
         self.learning_rate = learning_rate
         self.line_search_points = line_search_points
-
-    def _validate_params(self) -> None:
-        super()._validate_params()
-        for name in ("steps", "line_search_points"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-                raise InputError(f"{name} must be an integer >= 0; got {value!r}")
-        for name in ("perturbation", "learning_rate"):
-            value = getattr(self, name)
-            if not (isinstance(value, int | float) and 0 < value <= 1):
-                raise InputError(f"{name} must be in (0, 1]; got {value!r}")
 
     def craft(
         self, problem: AttackProblem, aggregator: Aggregator | Any | None, rng: np.random.Generator

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import numpy.typing as npt
@@ -13,7 +13,7 @@ from truthguard.attacks.differentiable import GradientOracle
 from truthguard.attacks.problem import AttackProblem
 from truthguard.attacks.search import ProjectedAdam, Search, line_search, starting_candidates
 from truthguard.attacks.threat import ThreatModel
-from truthguard.errors import InputError
+from truthguard.core.params import Constraint, Interval
 
 __all__ = ["OptimizedAttack"]
 
@@ -74,6 +74,15 @@ class OptimizedAttack(Attack):
     name = "optimized"
     summary = "white-box: exact gradients through the aggregator, projected ascent with restarts"
     needs_aggregator = True
+    _parameter_constraints: ClassVar[dict[str, list[Constraint]]] = {
+        **Attack._parameter_constraints,
+        "steps": [Interval("integer", 0, None)],
+        "restarts": [Interval("integer", 0, None)],
+        "learning_rate": [Interval("real", 0, 1, "right")],
+        "unroll": [Interval("integer", 0, None)],
+        "line_search_points": [Interval("integer", 0, None)],
+        "eval_every": [Interval("integer", 1, None)],
+    }
 
     def __init__(
         self,
@@ -92,17 +101,6 @@ class OptimizedAttack(Attack):
         self.unroll = unroll
         self.line_search_points = line_search_points
         self.eval_every = eval_every
-
-    def _validate_params(self) -> None:
-        super()._validate_params()
-        for name in ("steps", "restarts", "unroll", "line_search_points"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-                raise InputError(f"{name} must be an integer >= 0; got {value!r}")
-        if not isinstance(self.eval_every, int) or self.eval_every < 1:
-            raise InputError(f"eval_every must be a positive integer; got {self.eval_every!r}")
-        if not (isinstance(self.learning_rate, int | float) and 0 < self.learning_rate <= 1):
-            raise InputError(f"learning_rate must be in (0, 1]; got {self.learning_rate!r}")
 
     def craft(
         self, problem: AttackProblem, aggregator: Aggregator | Any | None, rng: np.random.Generator

@@ -333,9 +333,7 @@ def _known_workers(n_honest: int, threat: ThreatModel, rng: np.random.Generator)
 def _targets(threat: ThreatModel, honest: Answers, view: Answers) -> FloatArray:
     if threat.targets is None:
         return np.full(view.n_tasks, np.nan)
-    targets = pd.to_numeric(threat.targets, errors="coerce")
-    if not np.isfinite(targets.to_numpy(dtype=np.float64)).all():
-        raise InputError("targets must be finite numbers")
+    targets = threat.targets
     unknown = unknown_labels(pd.Index(targets.index), honest.tasks)
     if len(unknown):
         raise InputError(f"targets name {len(unknown)} task(s) without answers, e.g. {show(unknown[0])}; remove them")

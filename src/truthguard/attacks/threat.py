@@ -6,11 +6,14 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Literal
 
+import numpy as np
 import pandas as pd
 
+from truthguard.core.labels import show
+from truthguard.core.params import NONE, Constraint, InstanceOf, Interval, Options, check_params
 from truthguard.errors import InputError
 
-__all__ = ["GOALS", "KNOWLEDGE", "ThreatModel", "round_half_up"]
+__all__ = ["GOALS", "KNOWLEDGE", "MAX_FRACTION", "ThreatModel", "round_half_up"]
 
 Knowledge = Literal["full", "partial"]
 Goal = Literal["deviation", "targeted"]
@@ -21,6 +24,21 @@ GOALS: tuple[Goal, ...] = ("deviation", "targeted")
 def round_half_up(value: Fraction | float) -> int:
     """The nearest integer, halves rounded up (Python's ``round`` rounds them to even)."""
     return int(Fraction(value) + Fraction(1, 2)) if value >= 0 else -round_half_up(-value)
+
+
+#: The largest malicious share of all workers (99 malicious workers per honest one): beyond it nothing is left
+#: to measure, and the sizes explode (a fraction f adds f / (1 - f) malicious workers per honest one).
+MAX_FRACTION = 0.99
+
+_CONSTRAINTS: dict[str, list[Constraint]] = {
+    "fraction": [Interval("real", 0, MAX_FRACTION)],
+    "n_malicious": [Interval("integer", 0, None), NONE],
+    "tasks_per_worker": [Interval("integer", 1, None), Options(("mean",)), NONE],
+    "knowledge": [Options(KNOWLEDGE)],
+    "known_fraction": [Interval("real", 0, 1, "right")],
+    "goal": [Options(GOALS)],
+    "targets": [InstanceOf(pd.Series, "a pandas Series of target values indexed by task"), NONE],
+}
 
 
 @dataclass(frozen=True)
@@ -49,8 +67,8 @@ class ThreatModel:
     :math:`-\sum_{m \in T} |\hat x_m^{\text{after}} - \text{target}_m|`.
 
     Args:
-        fraction: Malicious share of all workers, in [0, 1); ignored when ``n_malicious`` is given.
-        n_malicious: Number of malicious workers (overrides ``fraction``).
+        fraction: Malicious share of all workers, in [0, 0.99]; ignored when ``n_malicious`` is given.
+        n_malicious: Number of malicious workers (overrides ``fraction``); at most 99 per honest worker.
         tasks_per_worker: None (all tasks), a positive integer, or ``"mean"``.
         knowledge: ``"full"`` or ``"partial"``.
         known_fraction: :math:`\rho`, the share of honest workers a partial-knowledge attacker knows, in (0, 1].
@@ -73,38 +91,35 @@ class ThreatModel:
     targets: pd.Series | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
-        if self.n_malicious is not None:
-            if not isinstance(self.n_malicious, int) or isinstance(self.n_malicious, bool) or self.n_malicious < 0:
-                raise InputError(f"n_malicious must be an integer >= 0; got {self.n_malicious!r}")
-        elif not (isinstance(self.fraction, int | float) and not isinstance(self.fraction, bool)):
-            raise InputError(f"fraction must be a number in [0, 1); got {self.fraction!r}")
-        elif not 0 <= self.fraction < 1:
-            raise InputError(f"fraction must be in [0, 1) (a share of all workers); got {self.fraction!r}")
-        per_worker = self.tasks_per_worker
-        if per_worker not in (None, "mean") and (
-            not isinstance(per_worker, int) or isinstance(per_worker, bool) or per_worker < 1
-        ):
-            raise InputError(f"tasks_per_worker must be a positive integer, 'mean' or None; got {per_worker!r}")
-        if self.knowledge not in KNOWLEDGE:
-            raise InputError(f"unknown knowledge {self.knowledge!r}; choose one of {', '.join(KNOWLEDGE)}")
-        if isinstance(self.known_fraction, bool) or not (
-            isinstance(self.known_fraction, int | float) and 0 < self.known_fraction <= 1
-        ):
-            raise InputError(f"known_fraction must be in (0, 1]; got {self.known_fraction!r}")
-        if self.goal not in GOALS:
-            raise InputError(f"unknown goal {self.goal!r}; choose one of {', '.join(GOALS)}")
+        check_params(
+            "ThreatModel",
+            {name: getattr(self, name) for name in _CONSTRAINTS},
+            _CONSTRAINTS if self.n_malicious is None else {k: v for k, v in _CONSTRAINTS.items() if k != "fraction"},
+        )
         if self.goal == "targeted" and (self.targets is None or len(self.targets) == 0):
             raise InputError("the targeted goal needs targets: a Series (or CSV with columns task, target) of values")
         if self.goal == "deviation" and self.targets is not None:
             raise InputError("targets are only used with goal='targeted'; set the goal or drop the targets")
+        if self.targets is not None:
+            object.__setattr__(self, "targets", _checked_targets(self.targets))
 
     def n_malicious_for(self, n_honest: int) -> int:
-        """The number of malicious workers :math:`k` added to ``n_honest`` honest workers."""
+        """The number of malicious workers :math:`k` added to ``n_honest`` honest workers.
+
+        Raises:
+            InputError: ``n_malicious`` is more than 99 times ``n_honest`` (see :data:`MAX_FRACTION`).
+        """
         if self.n_malicious is not None:
-            return self.n_malicious
+            most = round_half_up(Fraction(str(MAX_FRACTION)) * n_honest / (1 - Fraction(str(MAX_FRACTION))))
+            if int(self.n_malicious) > most:
+                raise InputError(
+                    f"n_malicious={self.n_malicious} exceeds {MAX_FRACTION:.0%} of all workers with {n_honest} honest "
+                    f"ones; give at most {most}"
+                )
+            return int(self.n_malicious)
         # Exact arithmetic on the decimal the user wrote: 0.2 * 86 / 0.8 is 21.5 (rounds up to 22), not the
         # 21.499999999999996 of floating point.
-        fraction = Fraction(str(self.fraction))
+        fraction = Fraction(str(float(self.fraction)))
         return round_half_up(fraction * n_honest / (1 - fraction))
 
     def describe(self) -> dict[str, object]:
@@ -118,3 +133,19 @@ class ThreatModel:
             "goal": self.goal,
             "n_targets": None if self.targets is None else len(self.targets),
         }
+
+
+def _checked_targets(targets: pd.Series) -> pd.Series:
+    """``targets`` as finite float values with one per task, or an :class:`InputError` saying what is wrong."""
+    values = pd.to_numeric(targets, errors="coerce")
+    finite = np.isfinite(values.to_numpy(dtype=np.float64, na_value=np.nan))
+    if not finite.all():
+        position = int(np.flatnonzero(~finite)[0])
+        raise InputError(
+            f"targets must be finite numbers; task {show(targets.index[position])} has {show(targets.iloc[position])}"
+        )
+    if targets.index.has_duplicates:
+        raise InputError(
+            f"targets give task {show(targets.index[targets.index.duplicated()][0])} more than once; keep one per task"
+        )
+    return pd.Series(values.to_numpy(dtype=np.float64), index=targets.index, name=targets.name)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
 from truthguard.core.bounds import Bounds
+from truthguard.core.params import NONE, Constraint, Interval, check_params
 from truthguard.core.sampling import sample_distinct
 from truthguard.datasets.base import Dataset, DatasetSpec
 from truthguard.errors import InputError
@@ -66,19 +69,7 @@ def make_synthetic(
         >>> len(data.answers), data.answers.groupby("task").size().unique().tolist()
         (500, [5])
     """
-    _check(
-        n_tasks,
-        n_workers,
-        answers_per_task,
-        density,
-        truth_low,
-        truth_high,
-        sigma_low,
-        sigma_high,
-        bias_scale,
-    )
-    if not isinstance(seed, int | np.integer) or isinstance(seed, bool) or seed < 0:
-        raise InputError(f"seed must be a non-negative integer; got {seed!r}")
+    _check(dict(locals()))  # the arguments, by name
     rng = np.random.default_rng(seed)
     truth = rng.uniform(truth_low, truth_high, size=n_tasks)
     sigma = rng.uniform(sigma_low, sigma_high, size=n_workers)
@@ -100,44 +91,33 @@ def make_synthetic(
     )
 
 
-def _check(
-    n_tasks: int,
-    n_workers: int,
-    answers_per_task: int | None,
-    density: float | None,
-    truth_low: float,
-    truth_high: float,
-    sigma_low: float,
-    sigma_high: float,
-    bias_scale: float,
-) -> None:
-    reals = {
-        "truth_low": truth_low,
-        "truth_high": truth_high,
-        "sigma_low": sigma_low,
-        "sigma_high": sigma_high,
-        "bias_scale": bias_scale,
-    }
-    for name, number in reals.items():
-        if not isinstance(number, int | float | np.number) or isinstance(number, bool) or not np.isfinite(number):
-            raise InputError(f"{name} must be a finite number; got {number!r}")
-    for name, count in (("n_tasks", n_tasks), ("n_workers", n_workers)):
-        if not isinstance(count, int | np.integer) or isinstance(count, bool) or count < 1:
-            raise InputError(f"{name} must be a positive integer; got {count!r}")
-    if answers_per_task is not None and density is not None:
+_CONSTRAINTS: dict[str, list[Constraint]] = {
+    "n_tasks": [Interval("integer", 1, None)],
+    "n_workers": [Interval("integer", 1, None)],
+    "answers_per_task": [Interval("integer", 1, None), NONE],
+    "density": [Interval("real", 0, 1, "right"), NONE],
+    "truth_low": [Interval("real")],
+    "truth_high": [Interval("real")],
+    "sigma_low": [Interval("real", 0, None)],
+    "sigma_high": [Interval("real", 0, None)],
+    "bias_scale": [Interval("real", 0, None)],
+    "seed": [Interval("integer", 0, None)],
+}
+
+
+def _check(options: dict[str, Any]) -> None:
+    check_params("synthetic", options, _CONSTRAINTS)
+    n_workers, per_task = options["n_workers"], options["answers_per_task"]
+    if per_task is not None and options["density"] is not None:
         raise InputError("give answers_per_task or density, not both")
-    if answers_per_task is not None and not (
-        isinstance(answers_per_task, int | np.integer) and 1 <= answers_per_task <= n_workers
-    ):
-        raise InputError(f"answers_per_task must be an integer in [1, n_workers={n_workers}]; got {answers_per_task!r}")
-    if density is not None and not (isinstance(density, int | float) and 0 < density <= 1):
-        raise InputError(f"density must be in (0, 1]; got {density!r}")
-    if not truth_low < truth_high:
-        raise InputError(f"truth_low must be below truth_high; got {truth_low!r} and {truth_high!r}")
-    if not 0 <= sigma_low <= sigma_high:
-        raise InputError(f"need 0 <= sigma_low <= sigma_high; got {sigma_low!r} and {sigma_high!r}")
-    if not bias_scale >= 0:
-        raise InputError(f"bias_scale must be >= 0; got {bias_scale!r}")
+    if per_task is not None and per_task > n_workers:
+        raise InputError(f"answers_per_task must be at most n_workers={n_workers}; got {per_task!r}")
+    if not options["truth_low"] < options["truth_high"]:
+        raise InputError(
+            f"truth_low must be below truth_high; got {options['truth_low']!r} and {options['truth_high']!r}"
+        )
+    if not options["sigma_low"] <= options["sigma_high"]:
+        raise InputError(f"need sigma_low <= sigma_high; got {options['sigma_low']!r} and {options['sigma_high']!r}")
 
 
 def _assign(
