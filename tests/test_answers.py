@@ -364,3 +364,16 @@ def test_from_codes_refuses_non_numeric_values_and_float_codes() -> None:
         Answers.from_codes(tasks, workers, [0, 0], [0, 1], ["x", 1.0])
     with pytest.raises(InputError, match="worker codes must be integers"):
         Answers.from_codes(tasks, workers, [0, 0], [0.0, 1.7], [1.0, 2.0])
+
+
+def test_default_weight_fills_workers_without_a_weight() -> None:
+    """``Mean(weights=..., default_weight=0.5)`` always failed: "assignment destination is read-only"."""
+    from truthguard.aggregators import Mean, Median
+
+    df = pd.DataFrame({"task": [1, 1, 1], "worker": ["a", "b", "c"], "value": [0.0, 3.0, 9.0]})
+    weights = pd.Series({"a": 1.0})
+    # weighted mean with b and c at 0.5: (0 * 1 + 3 * 0.5 + 9 * 0.5) / 2 = 3
+    assert Mean(weights=weights, default_weight=0.5).fit_predict(df).tolist() == [3.0]
+    # weighted median, weights 1, 0.5, 0.5 (total 2): the cumulative weight reaches half at a's 0 exactly,
+    # so the minimisers are [0, 3] and the midpoint 1.5 is returned
+    assert Median(weights=weights, default_weight=0.5).fit_predict(df).tolist() == [1.5]

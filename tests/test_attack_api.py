@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -724,3 +725,73 @@ def test_worker_mask_marks_exactly_the_malicious_workers(data: Dataset) -> None:
     mask = poisoned.worker_is_malicious
     assert list(mask[mask].index) == list(poisoned.malicious_workers)
     assert int((~mask).sum()) == poisoned.honest.n_workers
+
+
+# ------------------------------------------------------------------ hardening: API errors
+
+
+@pytest.mark.parametrize(
+    ("aggregator", "message"),
+    [
+        ("crh", r"aggregator must be an aggregator object, e\.g\. CRH\(\); got the text 'crh' "
+                r"\(truthguard\.aggregators\.make_aggregator\('crh'\) builds one by name\)"),
+        (CRH, r"aggregator must be an instance, e\.g\. CRH\(\); got the class itself"),
+        (3, r"aggregator must be a TruthGuard aggregator or an object with fit_predict, e\.g\. CRH\(\); got int"),
+    ],
+    ids=["name", "class", "number"],
+)  # fmt: skip
+def test_poison_refuses_what_is_not_an_aggregator(data: Dataset, aggregator: Any, message: str) -> None:
+    for attack in (OptimizedAttack(ThreatModel(n_malicious=1)), RandomAttack(ThreatModel(n_malicious=1))):
+        with pytest.raises(InputError, match=message):
+            attack.poison(data.answers, data.bounds, aggregator)
+
+
+def test_run_attack_needs_a_truthguard_aggregator_and_an_attack(data: Dataset) -> None:
+    from truthguard.experiments import run_attack
+
+    with pytest.raises(InputError, match=r"got the class itself"):
+        run_attack(data.answers, data.bounds, CRH, RandomAttack())  # type: ignore[arg-type]
+    with pytest.raises(InputError, match=r"attack must be an attack object, e\.g\. OptimizedAttack\(\); got str"):
+        run_attack(data.answers, data.bounds, CRH(), "random")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("seed", [-1, 1.5, True, "3", np.float64(2.0)])
+def test_random_state_must_be_a_seed_or_a_generator(data: Dataset, seed: Any) -> None:
+    """``random_state=-1`` and ``1.5`` ended in NumPy tracebacks."""
+    with pytest.raises(InputError, match=r"random_state must be an integer >= 0, a numpy Generator or None; got"):
+        RandomAttack(ThreatModel(n_malicious=1)).poison(data.answers, data.bounds, random_state=seed)
+
+
+def test_random_state_accepts_numpy_integers_and_generators(data: Dataset) -> None:
+    attack = RandomAttack(ThreatModel(n_malicious=1))
+    a = attack.poison(data.answers, data.bounds, random_state=np.int64(4)).to_frame()
+    b = attack.poison(data.answers, data.bounds, random_state=np.random.default_rng(4)).to_frame()
+    pd.testing.assert_frame_equal(a, b)
+
+
+@pytest.mark.parametrize(
+    ("workers", "expected"),
+    [
+        ([1, 5, 3], [6, 7]),
+        ([2**63 - 1, 0], [1, 2]),  # continuing would overflow int64: the smallest unused integers instead
+        ([1.5, 2.0], [3.0, 4.0]),  # float ids stay floats (one Parquet type)
+        ([1e300, 0.0], [1.0, 2.0]),  # beyond 2**53 floats are not exact integers
+        (["a", "malicious-1"], ["_malicious-1", "_malicious-2"]),
+    ],
+)
+def test_malicious_worker_ids(workers: list[Any], expected: list[Any]) -> None:
+    honest = pd.DataFrame({"task": [1] * len(workers), "worker": workers, "value": 1.0})
+    poisoned = RandomAttack(ThreatModel(n_malicious=2)).poison(honest, Bounds(0, 10), random_state=0)
+    assert list(poisoned.malicious_workers) == expected
+    assert poisoned.answers.workers.dtype == pd.Index(workers).dtype
+
+
+def test_float_worker_ids_round_trip_through_parquet(tmp_path: Path) -> None:
+    """Float worker ids with an attack written to Parquet: ArrowInvalid (mixed floats and 'malicious-1')."""
+    from truthguard import read_answers, write_table
+
+    honest = pd.DataFrame({"task": [1, 1, 2], "worker": [0.5, 1.5, 0.5], "value": [1.0, 2.0, 3.0]})
+    poisoned = MaximumAttack(ThreatModel(n_malicious=1)).poison(honest, Bounds(0, 10), random_state=0)
+    write_table(poisoned.to_frame(), tmp_path / "p.parquet")
+    again = read_answers(tmp_path / "p.parquet")
+    assert again.workers.tolist() == [0.5, 1.5, 2.0]

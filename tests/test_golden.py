@@ -253,3 +253,18 @@ def test_one_shot_aggregators_match_pandas() -> None:
     pd.testing.assert_series_equal(Median().fit_predict(frame), grouped.median(), check_names=False, rtol=1e-12)
     expected = grouped.apply(lambda v: stats.trim_mean(v, 0.2))
     pd.testing.assert_series_equal(TrimmedMean(trim=0.2).fit_predict(frame), expected, check_names=False, rtol=1e-12)
+
+
+def test_metrics_accept_arrays_paired_by_position() -> None:
+    """``metrics.evaluate(ndarray, ndarray)`` raised AttributeError."""
+    from truthguard import InputError, metrics
+
+    scores = metrics.evaluate(np.array([1.0, 4.0]), np.array([2.0, 2.0]))
+    assert (scores.mae, scores.rmse, scores.n) == (1.5, np.sqrt(2.5), 2)  # |−1|, |2|: mean 1.5; sqrt((1+4)/2)
+    assert metrics.mae([1, 2, 3], [1, 2, 5]) == pytest.approx(2 / 3)
+    with pytest.raises(InputError, match=r"the estimates have 2 values and the ground truth 3; give one per task"):
+        metrics.evaluate(np.array([1.0, 4.0]), np.array([2.0, 2.0, 1.0]))
+    with pytest.raises(InputError, match=r"give the estimates and the reference both as Series indexed by task"):
+        metrics.evaluate(np.array([1.0]), pd.Series([1.0]))
+    with pytest.raises(InputError, match=r"estimates must be numbers; got 'x' for task 0"):
+        metrics.evaluate(["x"], [1.0])

@@ -7,12 +7,13 @@ that was, because real ground truth often covers only part of the tasks (Weather
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from truthguard.core.labels import align_to_labels
+from truthguard.core.labels import align_to_labels, show
 from truthguard.errors import InputError
 
 __all__ = ["Scores", "deviation", "evaluate", "mae", "rmse"]
@@ -36,16 +37,48 @@ class Scores:
         return asdict(self)
 
 
-def _paired(estimates: pd.Series, reference: pd.Series, what: str) -> tuple[npt.NDArray[np.float64], ...]:
+def _as_series(values: Any, name: str) -> pd.Series:
+    if isinstance(values, pd.Series):
+        series = values
+    elif isinstance(values, dict):
+        series = pd.Series(values)
+    else:
+        array = np.asarray(values)
+        if array.ndim != 1:
+            raise InputError(f"{name} must be a Series indexed by task or a 1-D array; got shape {array.shape}")
+        series = pd.Series(array)
+    numeric = pd.to_numeric(series, errors="coerce")
+    bad = numeric.isna() & series.notna()
+    if bad.any():
+        raise InputError(
+            f"{name} must be numbers; got {show(series[bad].iloc[0])} for task {show(series[bad].index[0])}"
+        )
+    return numeric.astype(np.float64)
+
+
+def _paired(estimates: Any, reference: Any, what: str) -> tuple[npt.NDArray[np.float64], ...]:
+    """Values of both for the tasks they share: Series are matched by task, arrays (both) by position."""
+    arrays = [not isinstance(v, pd.Series | dict) for v in (estimates, reference)]
+    if arrays[0] != arrays[1]:
+        raise InputError(
+            "give the estimates and the reference both as Series indexed by task, or both as arrays of one length"
+        )
+    estimates, reference = _as_series(estimates, "estimates"), _as_series(reference, what)
+    if arrays[0] and len(estimates) != len(reference):
+        raise InputError(
+            f"the estimates have {len(estimates)} values and the {what} {len(reference)}; give one per task"
+        )
     aligned = align_to_labels(reference, pd.Index(estimates.index))
-    present = ~np.isnan(aligned)
+    present = ~np.isnan(aligned) & estimates.notna().to_numpy()
     if not present.any():
         raise InputError(f"no task of the estimates has a {what}; check that the task ids match")
     return estimates.to_numpy(dtype=np.float64)[present], aligned[present]
 
 
-def evaluate(estimates: pd.Series, truth: pd.Series) -> Scores:
-    """MAE, RMSE and count of ``estimates`` (indexed by task) against ``truth`` (indexed by task).
+def evaluate(estimates: pd.Series | npt.ArrayLike, truth: pd.Series | npt.ArrayLike) -> Scores:
+    """MAE, RMSE and count of ``estimates`` against ``truth``: Series matched by task id, or arrays by position.
+
+    Tasks missing from either side (or NaN in either) are left out, and ``n`` says how many were compared.
 
     Examples:
         >>> import pandas as pd
@@ -57,17 +90,17 @@ def evaluate(estimates: pd.Series, truth: pd.Series) -> Scores:
     return Scores(float(np.mean(np.abs(error))), float(np.sqrt(np.mean(error * error))), int(error.size))
 
 
-def mae(estimates: pd.Series, truth: pd.Series) -> float:
+def mae(estimates: pd.Series | npt.ArrayLike, truth: pd.Series | npt.ArrayLike) -> float:
     """Mean absolute error over the tasks with truth (see :func:`evaluate`)."""
     return evaluate(estimates, truth).mae
 
 
-def rmse(estimates: pd.Series, truth: pd.Series) -> float:
+def rmse(estimates: pd.Series | npt.ArrayLike, truth: pd.Series | npt.ArrayLike) -> float:
     """Root mean squared error over the tasks with truth (see :func:`evaluate`)."""
     return evaluate(estimates, truth).rmse
 
 
-def deviation(after: pd.Series, before: pd.Series) -> float:
+def deviation(after: pd.Series | npt.ArrayLike, before: pd.Series | npt.ArrayLike) -> float:
     """Mean absolute difference between two estimates of the same tasks, ``mean |after - before|``.
 
     This is what an attacker without ground truth can measure (and maximise): how far it moved the estimates.

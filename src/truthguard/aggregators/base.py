@@ -29,7 +29,7 @@ from truthguard.core.params import Configurable, Constraint, Interval, Options
 from truthguard.core.segments import overall_std
 from truthguard.errors import InputError
 
-__all__ = ["Aggregator", "IterativeAggregator", "Loop", "Step", "resolve_worker_weights"]
+__all__ = ["Aggregator", "IterativeAggregator", "Loop", "Step", "check_aggregator", "resolve_worker_weights"]
 
 #: ``loop(step, state, n)`` applies ``step`` to ``state`` ``n`` times (a Python loop, or ``jax.lax.scan``).
 Loop = Callable[[Callable[[Array], Array], Array, int], Array]
@@ -214,6 +214,27 @@ class IterativeAggregator(Aggregator):
                 converged = True
                 break
         return _Fit(np.asarray(estimate), np.asarray(weights), len(history), converged, history)
+
+
+def check_aggregator(aggregator: Any, *, foreign: bool = False) -> None:
+    """Raise :class:`~truthguard.errors.InputError` unless ``aggregator`` is an aggregator object.
+
+    With ``foreign=True`` any object with a ``fit_predict`` method is accepted too (the black-box attack's
+    contract); the messages name the usual mistakes: a class instead of an instance, a method's name.
+    """
+    if isinstance(aggregator, Aggregator):
+        return
+    if isinstance(aggregator, type):
+        raise InputError(f"aggregator must be an instance, e.g. {aggregator.__name__}(); got the class itself")
+    if isinstance(aggregator, str):
+        raise InputError(
+            f"aggregator must be an aggregator object, e.g. CRH(); got the text {aggregator!r} "
+            f"(truthguard.aggregators.make_aggregator({aggregator!r}) builds one by name)"
+        )
+    if foreign and callable(getattr(aggregator, "fit_predict", None)):
+        return
+    wanted = "a TruthGuard aggregator" + (" or an object with fit_predict" if foreign else "")
+    raise InputError(f"aggregator must be {wanted}, e.g. CRH(); got {type(aggregator).__name__}")
 
 
 def resolve_worker_weights(

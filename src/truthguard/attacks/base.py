@@ -10,12 +10,13 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from truthguard.aggregators.base import Aggregator
+from truthguard.aggregators.base import Aggregator, check_aggregator
 from truthguard.attacks.problem import AttackProblem, PoisonedAnswers
 from truthguard.attacks.threat import ThreatModel
 from truthguard.core.answers import Answers
 from truthguard.core.bounds import Bounds
 from truthguard.core.params import NONE, Configurable, Constraint, InstanceOf
+from truthguard.core.sampling import RandomState, as_generator
 from truthguard.errors import InputError
 
 __all__ = ["Attack"]
@@ -54,7 +55,7 @@ class Attack(Configurable, ABC):
         answers: Answers | pd.DataFrame,
         bounds: Bounds,
         aggregator: Aggregator | Any | None = None,
-        random_state: int | np.random.Generator | None = None,
+        random_state: RandomState = None,
     ) -> PoisonedAnswers:
         """Add the malicious workers of the threat model to ``answers`` and choose their values.
 
@@ -67,11 +68,14 @@ class Attack(Configurable, ABC):
         started = time.perf_counter()
         if not isinstance(bounds, Bounds):
             raise InputError(f"bounds must be a truthguard Bounds; got {type(bounds).__name__}")
-        if self.needs_aggregator and aggregator is None:
-            raise InputError(f"{type(self).__name__} needs the aggregator under attack; pass aggregator=...")
+        if aggregator is None:
+            if self.needs_aggregator:
+                raise InputError(f"{type(self).__name__} needs the aggregator under attack; pass aggregator=...")
+        else:
+            check_aggregator(aggregator, foreign=True)
         self._validate_params()
+        rng = as_generator(random_state)
         honest = Answers.coerce(answers)
-        rng = np.random.default_rng(random_state)
         problem = AttackProblem.build(honest, bounds, self.threat or ThreatModel(), aggregator, rng)
         values = np.asarray(self.craft(problem, aggregator, rng), dtype=np.float64)
         values = np.clip(values, problem.low, problem.high)

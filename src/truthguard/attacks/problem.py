@@ -8,6 +8,7 @@ what the attacker knows, and the value it maximises; every attack then only choo
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
@@ -306,18 +307,33 @@ def _slots(honest: Answers, threat: ThreatModel, k: int, rng: np.random.Generato
 def _extend_workers(workers: pd.Index, k: int) -> pd.Index:
     """Honest worker labels followed by ``k`` new labels that clash with none of them.
 
-    Integer worker ids continue the sequence (max + 1, …), so the column keeps one type (Parquet needs it);
-    other ids get text labels ``malicious-1``, ….
+    Numeric worker ids stay numeric, so the column keeps one type (Parquet needs it): the sequence continues
+    after the largest id (max + 1, …) when those are exactly representable in the ids' type, and otherwise
+    the smallest non-negative integers not in use are taken (e.g. after an id of 2**63 - 1; float ids are exact
+    integers only up to 2**53). Other ids get
+    text labels ``malicious-1``, ….
     """
-    if pd.api.types.is_integer_dtype(workers.dtype):
-        start = int(workers.max()) + 1
-        return workers.append(pd.Index(np.arange(start, start + k, dtype=np.int64)).astype(workers.dtype))
+    if k == 0:
+        return workers
+    dtype = workers.dtype
+    if pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype):
+        existing = workers.to_numpy()
+        limit = int(np.iinfo(existing.dtype).max) if np.issubdtype(existing.dtype, np.integer) else 2**53
+        top = float(np.max(existing))
+        if math.isfinite(top) and math.floor(top) + k <= limit:
+            start = math.floor(top) + 1
+            fresh = np.arange(start, start + k, dtype=np.int64) if start + k <= 2**63 else None
+        else:
+            fresh = None
+        if fresh is None:
+            fresh = np.setdiff1d(np.arange(len(existing) + k, dtype=np.int64), existing)[:k]
+        return workers.append(pd.Index(fresh).astype(dtype))
     prefix = "malicious-"
-    existing = set(map(str, workers))
-    while any(f"{prefix}{j}" in existing for j in range(1, k + 1)):
+    existing_text = set(map(str, workers))
+    while any(f"{prefix}{j}" in existing_text for j in range(1, k + 1)):
         prefix = "_" + prefix
-    dtype = workers.dtype if pd.api.types.is_string_dtype(workers.dtype) else object
-    return workers.append(pd.Index([f"{prefix}{j}" for j in range(1, k + 1)], dtype=dtype))
+    text_dtype = dtype if pd.api.types.is_string_dtype(dtype) else object
+    return workers.append(pd.Index([f"{prefix}{j}" for j in range(1, k + 1)], dtype=text_dtype))
 
 
 def _known_workers(n_honest: int, threat: ThreatModel, rng: np.random.Generator) -> BoolArray:

@@ -39,4 +39,5 @@ def align_to_labels(series: pd.Series, labels: pd.Index) -> npt.NDArray[np.float
         duplicated = series.index[index.duplicated()][0]
         raise InputError(f"the table gives {show(duplicated)} more than once; keep one row per id")
     aligned = pd.Series(series.to_numpy(dtype=np.float64), index=index).reindex(target)
-    return aligned.to_numpy(dtype=np.float64)
+    # A fresh, writable array: pandas' copy-on-write hands out read-only views, and callers fill the gaps.
+    return np.array(aligned.to_numpy(dtype=np.float64), copy=True)

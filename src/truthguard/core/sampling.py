@@ -1,11 +1,32 @@
-"""Seeded sampling helpers shared by the synthetic generator and the attacks."""
+"""Seeded randomness: turning a user's ``random_state`` into a generator, and sampling helpers."""
 
 from __future__ import annotations
 
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["sample_distinct"]
+from truthguard.errors import InputError
+
+__all__ = ["RandomState", "as_generator", "sample_distinct"]
+
+#: What ``random_state`` / ``seed`` arguments accept.
+RandomState = int | np.integer | np.random.Generator | None
+
+
+def as_generator(random_state: RandomState, name: str = "random_state") -> np.random.Generator:
+    """A NumPy generator: from a seed (an integer >= 0), a ``Generator`` (used as it is), or None (fresh entropy).
+
+    Raises:
+        InputError: Anything else (a negative or fractional seed, a boolean, text...), naming ``name``.
+    """
+    if isinstance(random_state, np.random.Generator):
+        return random_state
+    if random_state is None or (
+        isinstance(random_state, int | np.integer) and not isinstance(random_state, bool) and random_state >= 0
+    ):
+        return np.random.default_rng(random_state)
+    raise InputError(f"{name} must be an integer >= 0, a numpy Generator or None; got {random_state!r}")
+
 
 # Rows of the random matrix drawn at once when k is a large share of n (caps memory near 80 MB).
 _CHUNK_CELLS = 10_000_000

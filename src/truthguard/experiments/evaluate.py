@@ -9,12 +9,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from truthguard.aggregators.base import Aggregator
+from truthguard.aggregators.base import Aggregator, check_aggregator
 from truthguard.attacks.base import Attack
 from truthguard.attacks.problem import PoisonedAnswers
 from truthguard.attacks.threat import ThreatModel
 from truthguard.core.answers import Answers
 from truthguard.core.bounds import Bounds
+from truthguard.core.sampling import RandomState
+from truthguard.errors import InputError
 from truthguard.metrics import Scores, deviation, evaluate
 
 __all__ = ["AttackReport", "run_attack"]
@@ -74,7 +76,7 @@ def run_attack(
     aggregator: Aggregator,
     attack: Attack,
     truth: pd.Series | None = None,
-    random_state: int | np.random.Generator | None = None,
+    random_state: RandomState = None,
 ) -> tuple[AttackReport, PoisonedAnswers]:
     """Poison ``answers`` with ``attack`` against ``aggregator`` and compare its estimates before and after.
 
@@ -89,6 +91,9 @@ def run_attack(
         >>> report.n_malicious, report.after.mae > report.before.mae
         (5, True)
     """
+    check_aggregator(aggregator)  # the report needs its name, clone and weights, not only fit_predict
+    if not isinstance(attack, Attack):
+        raise InputError(f"attack must be an attack object, e.g. OptimizedAttack(); got {type(attack).__name__}")
     honest = Answers.coerce(answers)
     clean = aggregator.clone().fit(honest)
     started = time.perf_counter()
