@@ -369,7 +369,8 @@ def test_output_into_missing_directory(run: Run, tmp_path: Path) -> None:
         (["--bounds", "a", "3"], r"argument --bounds: invalid float value: 'a'"),
         (["--bounds", "3"], r"argument --bounds: expected 2 arguments"),
         (["--bounds", "0", "1", "--bounds-file", "b.csv"], r"not allowed with argument"),
-        (["--seed", "abc"], r"argument --seed: invalid int value"),
+        (["--seed", "abc"], r"argument --seed: the seed must be an integer >= 0, got 'abc'"),
+        (["--seed", "-5"], r"argument --seed: the seed must be an integer >= 0, got '-5'"),
         (["--no-such-option"], r"unrecognized arguments: --no-such-option"),
         (["a.csv", "b.csv"], r"unrecognized arguments: b\.csv"),
     ],
@@ -377,9 +378,9 @@ def test_output_into_missing_directory(run: Run, tmp_path: Path) -> None:
 def test_usage_errors(run: Run, tmp_path: Path, argv: list[str], message: str) -> None:
     out = tmp_path / "out.csv"
     code, stdout, err = run("aggregate", *argv, "-o", out)
-    line = assert_input_error(code, stdout, err, prefix="truthguard")
-    assert re.match(r"truthguard( aggregate)?: error: ", line), line
+    line = assert_input_error(code, stdout, err, prefix="truthguard: error: ")
     assert re.search(message, line), line
+    assert re.search(r"; see 'truthguard( aggregate)? --help'$", line), line
     assert not out.exists()
 
 
@@ -391,7 +392,8 @@ def test_usage_error_without_command(run: Run) -> None:
 
 def test_usage_error_without_datasets_verb(run: Run) -> None:
     code, out, err = run("datasets")
-    assert_input_error(code, out, err, prefix="truthguard datasets: error:")
+    line = assert_input_error(code, out, err, prefix="truthguard: error:")
+    assert line.endswith("; see 'truthguard datasets --help'")
 
 
 # ------------------------------------------------------------------ datasets
@@ -536,7 +538,8 @@ def test_python_dash_m_usage_error() -> None:
         timeout=60,
         check=False,
     )
-    assert_input_error(result.returncode, result.stdout, result.stderr, prefix="truthguard aggregate: error:")
+    line = assert_input_error(result.returncode, result.stdout, result.stderr, prefix="truthguard: error:")
+    assert line == "truthguard: error: argument --bounds: invalid float value: 'x'; see 'truthguard aggregate --help'"
 
 
 # ------------------------------------------------------------------ bugs found while writing these tests
@@ -600,3 +603,88 @@ def test_datasets_path_reports_checksum_mismatch(run: Run, tmp_path: Path, monke
     assert "not on this machine" not in line
     assert "SHA-256" in line
     assert str(folder) in line
+
+
+# ------------------------------------------------------------------ hardening: command-line plumbing
+
+
+@pytest.mark.parametrize(
+    ("low", "high"),
+    [("-1e3", "1e3"), ("-1E+3", "1000"), ("-.5", "100"), ("-5.", "100"), ("-1_000", "1_000"), ("-100", "-0.5")],
+)
+def test_negative_bounds_in_any_notation(run: Run, write_csv: Callable[[str, str], Path], low: str, high: str) -> None:
+    """``--bounds -1e3 1e3`` was read as an option ("expected 2 arguments")."""
+    path = write_csv("neg.csv", "task,worker,value\n1,a,-0.25\n1,b,-0.4\n")
+    code, out, err = run("aggregate", path, "--bounds", low, high, "--json")
+    if float(high) < 0:  # both answers lie above -0.5
+        assert_input_error(code, out, err)
+        assert "outside [-100, -0.5]" in err
+    else:
+        assert code == 0, err
+        assert json.loads(out)["n_answers"] == 2
+
+
+def test_negative_infinite_bound_is_an_input_error_not_an_option(run: Run, inputs: dict[str, Path]) -> None:
+    code, out, err = run("aggregate", inputs["csv"], "--bounds", "-inf", "100")
+    assert "give finite numbers with low <= high" in assert_input_error(code, out, err)
+
+
+def test_answers_from_standard_input(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "truthguard", "aggregate", "-", "-m", "mean", "-o", "-"],
+        input="task,worker,value\nq1,a,1\nq1,b,3\n",
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "task,value\nq1,2.0\n"
+    assert "input       -: 2 answers" in result.stderr  # the summary moves to stderr when stdout carries data
+
+
+def test_an_unexpected_exception_is_one_line_with_status_1(
+    run: Run, inputs: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(self: object, answers: object) -> None:
+        raise RuntimeError("something nobody foresaw\nsecond line")
+
+    monkeypatch.setattr(CRH, "_fit", broken)
+    code, _, err = run("aggregate", inputs["csv"])
+    assert code == 1
+    assert err == (
+        "truthguard: internal error: RuntimeError: something nobody foresaw; this is a bug, please report it "
+        "(set TRUTHGUARD_DEBUG=1 to see where it happened)\n"
+    )
+    monkeypatch.setenv("TRUTHGUARD_DEBUG", "1")
+    with pytest.raises(RuntimeError, match="something nobody foresaw"):
+        run("aggregate", inputs["csv"])
+
+
+def test_out_of_memory_is_one_line(run: Run, inputs: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    def exhausted(self: object, answers: object) -> None:
+        raise MemoryError
+
+    monkeypatch.setattr(CRH, "_fit", exhausted)
+    code, out, err = run("aggregate", inputs["csv"])
+    assert "out of memory" in assert_input_error(code, out, err)
+
+
+def test_numpy_warnings_never_reach_the_user_but_truthguard_warnings_do(
+    run: Run, inputs: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import warnings
+
+    from truthguard.errors import TruthGuardWarning
+
+    real_fit = CRH._fit
+
+    def noisy(self: CRH, answers: object) -> object:
+        np.log(np.zeros(1))  # a RuntimeWarning from NumPy arithmetic
+        warnings.warn(TruthGuardWarning("look at task q1"), stacklevel=1)
+        return real_fit(self, answers)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(CRH, "_fit", noisy)
+    code, _, err = run("aggregate", inputs["csv"])
+    assert code == 0
+    assert err == "truthguard: warning: look at task q1\n"

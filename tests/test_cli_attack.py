@@ -487,8 +487,9 @@ def test_input_errors(
 def test_usage_errors(run: Run, tmp_path: Path, argv: list[str], message: str) -> None:
     out = tmp_path / "out.csv"
     code, stdout, err = run("attack", "--dataset", "synthetic", *argv, "-o", out)
-    line = assert_input_error(code, stdout, err, prefix="truthguard attack: error:")
+    line = assert_input_error(code, stdout, err, prefix="truthguard: error:")
     assert re.search(message, line), line
+    assert line.endswith("; see 'truthguard attack --help'"), line
     assert not out.exists()
 
 

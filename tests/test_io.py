@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import io
 import os
 import stat
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -13,6 +15,7 @@ import pytest
 
 from truthguard import InputError, read_answers, read_bounds, read_truth, write_table
 from truthguard.core.io import read_table, truth_from_frame
+from truthguard.errors import OutputError
 from truthguard.metrics import evaluate
 
 ANSWERS_CSV = "task,worker,value\n1,a,1.5\n1,b,2.5\n2,a,10\n3,b,-4\n"
@@ -129,11 +132,18 @@ def test_header_only_parquet(tmp_path: Path) -> None:
         read_answers(path)
 
 
-@pytest.mark.parametrize("name", ["garbage.csv", "garbage.parquet", "garbage.txt"])
-def test_garbage_binary_file(tmp_path: Path, name: str) -> None:
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("garbage.csv", r"answers file '.*garbage\.csv' is not UTF-8 text; save it as UTF-8"),
+        ("garbage.txt", r"answers file '.*garbage\.txt' is not UTF-8 text; save it as UTF-8"),
+        ("garbage.parquet", r"cannot read answers file '.*garbage\.parquet' \(.+\); give a valid CSV or Parquet"),
+    ],
+)
+def test_garbage_binary_file(tmp_path: Path, name: str, message: str) -> None:
     path = tmp_path / name
     path.write_bytes(PNG_BYTES)
-    with pytest.raises(InputError, match=r"cannot read answers file '.*garbage.*' \(.+\); give a valid CSV or Parquet"):
+    with pytest.raises(InputError, match=message):
         read_answers(path)
 
 
@@ -153,7 +163,11 @@ def test_csv_content_in_parquet_file(tmp_path: Path) -> None:
 
 def test_ragged_csv(write_csv: WriteCsv) -> None:
     path = write_csv("ragged.csv", "task,worker,value\n1,a,1\n2,b,2,3,4\n")
-    with pytest.raises(InputError, match=r"cannot read answers file .*ragged\.csv.*give a valid CSV"):
+    with pytest.raises(
+        InputError,
+        match=r"answers file '.*ragged\.csv' row 2 has 5 field\(s\) but the header has 3 \(task, worker, value\): "
+        r"'2,b,2,3,4'; give every row one field per header column",
+    ):
         read_answers(path)
 
 
@@ -303,21 +317,27 @@ def test_write_replaces_an_existing_file(tmp_path: Path) -> None:
 
 def test_write_into_missing_directory(tmp_path: Path) -> None:
     target = tmp_path / "missing" / "out.csv"
-    with pytest.raises(InputError, match=r"cannot write '.*out\.csv': directory '.*missing' does not exist; create it"):
+    with pytest.raises(
+        OutputError, match=r"cannot write '.*out\.csv': directory '.*missing' does not exist; create it"
+    ):
         write_table(ESTIMATES, target)
     assert not (tmp_path / "missing").exists()
 
 
 def test_write_below_a_file(tmp_path: Path) -> None:
     (tmp_path / "file").write_text("x")
-    with pytest.raises(InputError, match=r"does not exist; create it"):
+    with pytest.raises(OutputError, match=r"a part of its directory path is a file; fix the path"):
         write_table(ESTIMATES, tmp_path / "file" / "out.csv")
 
 
 def _failing_writer(exception: BaseException) -> Callable[..., None]:
-    def write(self: pd.DataFrame, path_or_buf: object = None, *args: object, **kwargs: object) -> None:
-        assert isinstance(path_or_buf, str | os.PathLike)
-        Path(path_or_buf).write_bytes(b"task,value\nt1,0.")  # half a table ...
+    def write(self: pd.DataFrame, path_or_buf: Any = None, *args: object, **kwargs: object) -> None:
+        data = b"task,value\nt1,0."  # half a table ...
+        if isinstance(path_or_buf, io.TextIOBase):
+            path_or_buf.write(data.decode())
+            path_or_buf.flush()
+        else:
+            path_or_buf.write(data)
         raise exception  # ... then the disk fills up
 
     return write
@@ -364,7 +384,7 @@ def test_write_onto_a_directory_is_an_input_error(tmp_path: Path) -> None:
     """write_table(frame, existing_dir) is an InputError, not an IsADirectoryError from Path.replace."""
     folder = tmp_path / "out.csv"
     folder.mkdir()
-    with pytest.raises(InputError, match=r"out\.csv"):
+    with pytest.raises(OutputError, match=r"cannot write '.*out\.csv': it is a directory; give a file name"):
         write_table(ESTIMATES, folder)
     assert folder.is_dir()
     assert leftovers(tmp_path, {"out.csv"}) == []
@@ -388,3 +408,157 @@ def test_header_only_truth_file_is_refused(tmp_path: Path) -> None:
     path.write_text("task,truth\n")
     with pytest.raises(InputError, match="has no rows"):
         read_truth(path)
+
+
+# ------------------------------------------------------------------ strict parsing (hardening issue)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        # One more field than the header: pandas moved the first column into the index (tasks 'a', 'b', value 9).
+        ("task,worker,value\n1,a,3,9\n1,b,4,9\n",
+         r"row 1 has 4 field\(s\) but the header has 3 \(task, worker, value\): '1,a,3,9'; give every row one field"),
+        ("task,worker,value\n1,a,3\n1,b,4,\n", r"row 2 has 4 field\(s\) .*: '1,b,4,'; remove the trailing comma"),
+        ("task,worker,value\n1,a,3\n2,b\n", r"row 2 has 2 field\(s\) but the header has 3 .*: '2,b'"),
+        ("task,worker,value\n" + "1,a,3\n" * 5000 + "9,z,1,1\n", r"row 5001 has 4 field\(s\)"),
+    ],
+    ids=["extra-field", "trailing-comma", "short-row", "far-down"],
+)  # fmt: skip
+def test_ragged_rows_name_the_row(write_csv: WriteCsv, text: str, message: str) -> None:
+    with pytest.raises(InputError, match=message):
+        read_answers(write_csv("ragged.csv", text))
+
+
+def test_quoted_commas_and_a_trailing_comma_everywhere_are_fine(write_csv: WriteCsv) -> None:
+    answers = read_answers(write_csv("ok.csv", 'task,worker,value,\n"q,1",a,3,\n"q,1",b,5,\n'))
+    assert answers.tasks.tolist() == ["q,1"]
+    assert answers.value.tolist() == [3.0, 5.0]
+
+
+def test_repeated_header_is_refused(write_csv: WriteCsv, tmp_path: Path) -> None:
+    """``task,worker,value,value`` silently dropped the second column."""
+    with pytest.raises(InputError, match=r"answers file '.*rep\.csv' has more than one column named 'value'; keep one"):
+        read_answers(write_csv("rep.csv", "task,worker,value,value\n1,a,3,5\n"))
+    with pytest.raises(InputError, match=r"more than one column named 'task'"):
+        read_answers(write_csv("spaced.csv", "task, task,value\n1,a,3\n"))
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.Table.from_arrays([pa.array([1]), pa.array(["a"]), pa.array([3.0]), pa.array([4.0])],
+                                 names=["task", "worker", "value", "value"])  # fmt: skip
+    pq.write_table(table, tmp_path / "rep.parquet")
+    with pytest.raises(InputError, match=r"rep\.parquet' has more than one column named 'value'"):
+        read_answers(tmp_path / "rep.parquet")
+
+
+def test_ids_are_kept_exactly_as_written(write_csv: WriteCsv, tmp_path: Path) -> None:
+    """``007`` and ``010`` came out as 7 and 10, and ``007`` and ``07`` were merged into a duplicate."""
+    path = write_csv("ids.csv", "task,worker,value\n007,a,3\n07,a,4\n010,b,5\n 1.0 ,b,6\n+3,c,1\n")
+    answers = read_answers(path)
+    assert sorted(answers.tasks) == ["+3", "007", "010", "07", "1.0"]  # spaces around a field are not part of it
+    from truthguard.aggregators import Mean
+
+    write_table(Mean().fit(answers).truths_.reset_index(), tmp_path / "out.csv")
+    written = (tmp_path / "out.csv").read_text().splitlines()
+    assert sorted(line.split(",")[0] for line in written[1:]) == ["+3", "007", "010", "07", "1.0"]
+
+
+def test_plain_integer_ids_stay_integers(write_csv: WriteCsv) -> None:
+    answers = read_answers(write_csv("ints.csv", "task,worker,value\n10,-3,1\n9,0,2\n10,7,3\n"))
+    assert answers.tasks.dtype == np.int64 and answers.tasks.tolist() == [9, 10]  # numeric order
+    assert answers.workers.tolist() == [-3, 0, 7]
+
+
+@pytest.mark.parametrize(
+    "column", ["q1\n2\n", "1\n99999999999999999999\n", "1\n02\n", "1\n2.0\n"], ids=["text", "huge", "zero", "float"]
+)
+def test_one_non_plain_id_makes_the_column_text(write_csv: WriteCsv, column: str) -> None:
+    first, second = column.splitlines()
+    answers = read_answers(write_csv("mixed.csv", f"task,worker,value\n{first},a,1\n{second},a,2\n"))
+    assert sorted(answers.tasks) == sorted([first, second])
+
+
+def test_text_ids_still_match_integer_ids_of_another_file(write_csv: WriteCsv) -> None:
+    answers = read_answers(write_csv("a.csv", "task,worker,value\nq1,a,1\n2,a,2\n"))  # 2 is text here
+    truth = read_truth(write_csv("t.csv", "task,truth\n2,5\n"), answers.tasks)  # and an integer here
+    assert truth.tolist() == [5.0]
+
+
+def test_empty_id_is_missing(write_csv: WriteCsv) -> None:
+    with pytest.raises(InputError, match=r"answers have a missing worker id at row 2"):
+        read_answers(write_csv("gap.csv", "task,worker,value\n1,a,1\n1, ,2\n"))
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ("task,worker,value\n1,a,1\n".encode("utf-16"), r"is UTF-16 or UTF-32 text; save it as UTF-8"),
+        (b"task,worker,value\n1,\xe9,1\n", r"is not UTF-8 text; save it as UTF-8"),
+        (b"task,worker,value\n1,a,\xe9\n", r"is not UTF-8 text \(column 'value'\); save it as UTF-8"),
+    ],
+    ids=["utf16", "latin1-id", "latin1-value"],
+)
+def test_text_must_be_utf8(tmp_path: Path, data: bytes, message: str) -> None:
+    path = tmp_path / "enc.csv"
+    path.write_bytes(data)
+    with pytest.raises(InputError, match=message):
+        read_answers(path)
+
+
+def test_byte_order_mark_is_ignored(tmp_path: Path) -> None:
+    path = tmp_path / "bom.csv"
+    path.write_bytes(b"\xef\xbb\xbftask,worker,value\n1,a,1\n")
+    assert read_answers(path).n_answers == 1
+
+
+@pytest.mark.parametrize("kind", ["gz", "bz2", "xz", "zip"])
+def test_compressed_input_by_suffix(tmp_path: Path, kind: str) -> None:
+    import bz2
+    import gzip
+    import lzma
+    import zipfile
+
+    raw = ANSWERS_CSV.encode()
+    path = tmp_path / f"answers.csv.{kind}"
+    if kind == "zip":
+        with zipfile.ZipFile(path, "w") as archive:
+            archive.writestr("answers.csv", raw)
+    else:
+        path.write_bytes({"gz": gzip.compress, "bz2": bz2.compress, "xz": lzma.compress}[kind](raw))
+    assert read_answers(path).value.tolist() == [1.5, 2.5, 10.0, -4.0]
+
+
+def test_zip_with_several_files_and_corrupt_archives(tmp_path: Path) -> None:
+    import zipfile
+
+    with zipfile.ZipFile(tmp_path / "two.zip", "w") as archive:
+        archive.writestr("a.csv", ANSWERS_CSV)
+        archive.writestr("b.csv", ANSWERS_CSV)
+    with pytest.raises(InputError, match=r"two\.zip' holds 2 files; give a zip archive of exactly one CSV file"):
+        read_answers(tmp_path / "two.zip")
+    (tmp_path / "bad.csv.gz").write_bytes(b"not gzip at all")
+    with pytest.raises(InputError, match=r"cannot read answers file '.*bad\.csv\.gz' \(.+\); give a valid CSV"):
+        read_answers(tmp_path / "bad.csv.gz")
+
+
+def test_standard_input(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(ANSWERS_CSV.encode())))
+    assert read_answers("-").value.tolist() == [1.5, 2.5, 10.0, -4.0]
+    pd.read_csv(io.StringIO(ANSWERS_CSV)).to_parquet(tmp_path / "a.parquet")
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO((tmp_path / "a.parquet").read_bytes())))
+    assert read_answers("-").n_answers == 4  # Parquet is recognised by its content
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(b"")))
+    with pytest.raises(InputError, match=r"^answers from standard input is empty"):
+        read_answers("-")
+
+
+def test_named_pipe_input(tmp_path: Path) -> None:
+    import threading
+
+    fifo = tmp_path / "answers.csv"
+    os.mkfifo(fifo)
+    writer = threading.Thread(target=lambda: fifo.write_text(ANSWERS_CSV))
+    writer.start()
+    assert read_answers(fifo).n_answers == 4  # read once (a pipe cannot be re-opened)
+    writer.join(timeout=30)

@@ -10,7 +10,9 @@ __all__ = [
     "DataUnavailableError",
     "InputError",
     "NotFittedError",
+    "OutputError",
     "TruthGuardError",
+    "TruthGuardWarning",
 ]
 
 
@@ -26,5 +28,16 @@ class DataUnavailableError(TruthGuardError, OSError):
     """A dataset's files are neither on disk nor downloadable (the message says what to fetch and where)."""
 
 
+class OutputError(TruthGuardError, OSError):
+    """A result could not be written (the message names the destination, the reason and the fix).
+
+    Nothing is left half-written: the destination keeps its previous content, or does not appear.
+    """
+
+
 class NotFittedError(TruthGuardError, AttributeError):
     """A fitted attribute (``truths_``, ``objective_``…) was read before ``fit`` (or ``poison``) ran."""
+
+
+class TruthGuardWarning(UserWarning):
+    """Base class of TruthGuard's warnings about results (the command line prints each as one line)."""

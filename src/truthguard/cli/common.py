@@ -3,24 +3,29 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from truthguard.core.answers import DUPLICATE_POLICIES, Answers
 from truthguard.core.bounds import Bounds
 from truthguard.core.io import read_answers, read_bounds, read_truth, write_table
+from truthguard.core.output import STDOUT, open_output
 from truthguard.datasets import base as datasets
 from truthguard.errors import InputError
 
 __all__ = [
     "Input",
     "add_input_arguments",
+    "echo",
     "emit_json",
     "emit_summary",
     "load_input",
@@ -30,11 +35,23 @@ __all__ = [
 ]
 
 
+# A negative number in any notation Python's float() reads: -5, -1e3, -1E+3, -.5, -5., -1_000, -inf, -nan.
+# argparse itself knows only -5 and -0.5 (Python 3.11), so `--bounds -1e3 1e3` read -1e3 as an option.
+_NEGATIVE_NUMBER = re.compile(
+    r"^-(?:(?:\d[\d_]*(?:\.[\d_]*)?|\.\d[\d_]*)(?:[eE][-+]?\d+)?|inf(?:inity)?|nan)$", re.IGNORECASE
+)
+
+
 class Parser(argparse.ArgumentParser):
-    """An argument parser whose usage errors are one line and exit with status 2."""
+    """An argument parser whose usage errors are one line, ``truthguard: error: <problem>; <fix>``, with
+    status 2, and which reads negative numbers in any notation as values, not options."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._negative_number_matcher = _NEGATIVE_NUMBER
 
     def error(self, message: str) -> Any:
-        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+        self.exit(2, f"truthguard: error: {message}; see '{self.prog} --help'\n")
 
 
 def parse_scalar(text: str) -> Any:
@@ -63,6 +80,16 @@ def parse_assignments(items: list[str] | None, option: str) -> dict[str, Any]:
             raise InputError(f"{option} takes KEY=VALUE; got {item!r}")
         parsed[key.strip()] = parse_scalar(value)
     return parsed
+
+
+def _seed(text: str) -> int:
+    try:
+        seed = int(text)
+    except ValueError:
+        seed = -1
+    if seed < 0:
+        raise argparse.ArgumentTypeError(f"the seed must be an integer >= 0, got {text!r}")
+    return seed
 
 
 @dataclass(frozen=True)
@@ -96,7 +123,7 @@ def add_input_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--seed",
-        type=int,
+        type=_seed,
         metavar="S",
         help="seed of everything random (the synthetic dataset's generator included)",
     )
@@ -152,11 +179,22 @@ def write_output(frame: pd.DataFrame, output: str | None) -> str | None:
     """Write ``frame`` to ``output`` (``-`` is standard output); returns the path written, if any."""
     if output is None:
         return None
-    if output == "-":
-        frame.to_csv(sys.stdout, index=False)
-        return "-"
     write_table(frame, output)
-    return str(Path(output))
+    return output if output == "-" else str(Path(output))
+
+
+def echo(text: str, *, to_stderr: bool = False) -> None:
+    """Print ``text`` and a newline now; a failed write to standard output is an :class:`OutputError`.
+
+    Standard output is flushed at once (through :func:`~truthguard.core.output.open_output`), so a full disk
+    or a closed standard output fails here with one clear line, not at exit.
+    """
+    if to_stderr:
+        with contextlib.suppress(OSError, AttributeError):
+            print(text, file=sys.stderr, flush=True)
+        return
+    with open_output(STDOUT) as stream:
+        stream.write(f"{text}\n".encode())
 
 
 def emit_summary(summary: dict[str, Any], lines: list[str], as_json: bool, written: str | None) -> None:
@@ -164,15 +202,17 @@ def emit_summary(summary: dict[str, Any], lines: list[str], as_json: bool, writt
     if as_json:
         emit_json(summary, to_stderr=written == "-")
     else:
-        print("\n".join(lines), file=sys.stderr if written == "-" else sys.stdout)
+        echo("\n".join(lines), to_stderr=written == "-")
 
 
 def emit_json(payload: dict[str, Any], to_stderr: bool = False) -> None:
     """Print one JSON object on standard output, or error when it carries data (NaN and infinities: null)."""
-    print(json.dumps(_finite(payload), indent=2), file=sys.stderr if to_stderr else sys.stdout)
+    echo(json.dumps(_finite(payload), indent=2), to_stderr=to_stderr)
 
 
 def _finite(value: Any) -> Any:
+    if isinstance(value, np.generic):  # NumPy scalars (a parameter set from the API) are plain JSON numbers
+        value = value.item()
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, dict):

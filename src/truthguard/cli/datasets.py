@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from truthguard.cli.common import emit_json
+from truthguard.cli.common import echo, emit_json
 from truthguard.datasets import base as registry
 from truthguard.datasets import files
 from truthguard.errors import DataUnavailableError
@@ -48,7 +48,7 @@ def run_list(args: argparse.Namespace) -> int:
     else:
         width = max(len(s.name) for s in specs)
         for spec in specs:
-            print(f"{spec.name:<{width}}  {spec.description}")
+            echo(f"{spec.name:<{width}}  {spec.description}")
     return 0
 
 
@@ -89,7 +89,7 @@ def run_info(args: argparse.Namespace) -> int:
             lines += [f"          from {url}" for url in remote.urls]
         where = payload["found_at"] or "not on this machine (downloaded on first use)"
         lines.append(f"found at: {where}")
-    print("\n".join(lines))
+    echo("\n".join(lines))
     return 0
 
 
@@ -101,5 +101,5 @@ def run_path(args: argparse.Namespace) -> int:
             f"(searched {', '.join(map(str, files.candidates(spec.folder)))}); "
             f"run 'truthguard datasets path {spec.name} --download' or set TRUTHGUARD_DATA"
         )
-    print(registry.path(spec.name, download=args.download))
+    echo(str(registry.path(spec.name, download=args.download)))
     return 0

@@ -1,15 +1,29 @@
-"""The ``truthguard`` command: parse, call the library, format. Input errors exit with status 2."""
+"""The ``truthguard`` command: parse, call the library, format.
+
+Exit status: 0 success; 2 bad input, an output that cannot be written, or a run that cannot fit (one line
+``truthguard: error: <problem>; <fix>`` on standard error); 130 / 143 / 129 when interrupted by SIGINT /
+SIGTERM / SIGHUP (files being written are removed, the previous ones kept); 1 for a bug, reported in one line
+(``TRUTHGUARD_DEBUG=1`` shows the traceback).
+"""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
+import os
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+import warnings
+from collections.abc import Iterator, Sequence
+from types import FrameType
+from typing import Any
 
 from truthguard import __version__
 from truthguard.cli import aggregate, attack, datasets, methods
 from truthguard.cli.common import Parser
-from truthguard.errors import TruthGuardError
+from truthguard.errors import TruthGuardError, TruthGuardWarning
 
 EXAMPLES = """\
 examples:
@@ -21,6 +35,8 @@ examples:
 
 Every command takes --help. Input problems print one line and exit with status 2.
 """
+
+DEBUG_ENV = "TRUTHGUARD_DEBUG"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,20 +54,94 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _Terminated(BaseException):
+    """SIGTERM or SIGHUP, raised where the program is so that files being written are cleaned up."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _raise_terminated(signum: int, frame: FrameType | None) -> None:
+    raise _Terminated(signum)
+
+
+@contextlib.contextmanager
+def _terminations_as_exceptions() -> Iterator[None]:
+    """Turn SIGTERM and SIGHUP into an exception for the duration (like SIGINT's KeyboardInterrupt)."""
+    if threading.current_thread() is not threading.main_thread():  # signals can only be set from there
+        yield
+        return
+    wanted = [getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name)]
+    previous = {signum: signal.signal(signum, _raise_terminated) for signum in wanted}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _show_warning(message: Warning | str, category: type[Warning], *args: Any, **kwargs: Any) -> None:
+    # Warnings about results reach the user as one line; NumPy's arithmetic warnings are not theirs to act on
+    # (the library checks its results for finiteness instead).
+    if issubclass(category, TruthGuardWarning):
+        print(f"truthguard: warning: {message}", file=sys.stderr)
+
+
+def _settle_stdout() -> None:
+    """Flush standard output now; if that fails, point it at /dev/null so that Python's exit-time flush does not
+    print an "Exception ignored" message after our one-line error."""
+    if sys.stdout is None:
+        return
+    try:
+        sys.stdout.flush()
+    except (OSError, ValueError):
+        with contextlib.suppress(OSError, ValueError, io.UnsupportedOperation):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit status (0 success, 2 bad input)."""
+    """Run the command line; returns the exit status (0 success, 2 bad input; see the module)."""
     args = build_parser().parse_args(argv)
+    with _terminations_as_exceptions(), warnings.catch_warnings():
+        warnings.simplefilter("always", TruthGuardWarning)
+        warnings.showwarning = _show_warning
+        status = _run(args)
+    _settle_stdout()
+    return status
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         status: int = args.run(args)
+        return status
     except TruthGuardError as error:
         print(f"truthguard: error: {error}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # e.g. piped into head: nothing left to say
+        return 0
+    except MemoryError:
+        print(
+            "truthguard: error: out of memory; use a smaller input (fewer tasks, workers or malicious workers)",
+            file=sys.stderr,
+        )
         return 2
     except KeyboardInterrupt:
         print("truthguard: interrupted", file=sys.stderr)
         return 130
-    except BrokenPipeError:  # e.g. piped into head: nothing left to say
-        return 0
-    return status
+    except _Terminated as stop:
+        print(f"truthguard: terminated by {signal.Signals(stop.signum).name}", file=sys.stderr)
+        return 128 + stop.signum
+    except Exception as error:
+        if os.environ.get(DEBUG_ENV):
+            raise
+        reason = str(error).splitlines()[0] if str(error) else ""
+        print(
+            f"truthguard: internal error: {type(error).__name__}{': ' + reason if reason else ''}; this is a bug, "
+            f"please report it (set {DEBUG_ENV}=1 to see where it happened)",
+            file=sys.stderr,
+        )
+        return 1
 
 
 if __name__ == "__main__":

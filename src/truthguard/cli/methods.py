@@ -7,7 +7,7 @@ from typing import Any
 
 from truthguard.aggregators.registry import describe_methods
 from truthguard.attacks.registry import ATTACKS
-from truthguard.cli.common import emit_json
+from truthguard.cli.common import echo, emit_json
 
 
 def add_parser(subparsers: Any) -> None:
@@ -42,11 +42,11 @@ def run(args: argparse.Namespace) -> int:
         return 0
     width = max(len(name) for name, *_ in aggregators + attacks)
     for title, rows in (("aggregation methods", aggregators), ("attacks", attacks)):
-        print(f"{title}:")
+        echo(f"{title}:")
         for name, _, summary, params in rows:
-            print(f"  {name:<{width}}  {summary}")
+            echo(f"  {name:<{width}}  {summary}")
             shown = ", ".join(f"{k}={v!r}" for k, v in params.items())
-            print(f"  {'':<{width}}  params: {shown or 'none'}")
+            echo(f"  {'':<{width}}  params: {shown or 'none'}")
     return 0
 
 
