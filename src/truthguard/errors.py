@@ -8,8 +8,10 @@ from __future__ import annotations
 
 __all__ = [
     "DataUnavailableError",
+    "DominatedEstimateWarning",
     "InputError",
     "NotFittedError",
+    "NumericalError",
     "OutputError",
     "TruthGuardError",
     "TruthGuardWarning",
@@ -39,5 +41,13 @@ class NotFittedError(TruthGuardError, AttributeError):
     """A fitted attribute (``truths_``, ``objective_``…) was read before ``fit`` (or ``poison``) ran."""
 
 
+class NumericalError(TruthGuardError, FloatingPointError):
+    """An estimate or weight came out NaN or infinite (never returned silently; a bug to report)."""
+
+
 class TruthGuardWarning(UserWarning):
     """Base class of TruthGuard's warnings about results (the command line prints each as one line)."""
+
+
+class DominatedEstimateWarning(TruthGuardWarning):
+    """Some tasks' estimates are dominated by one far-off answer (see :mod:`truthguard.core.diagnostics`)."""

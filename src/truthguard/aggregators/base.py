@@ -13,9 +13,11 @@ The math lives in backend-generic methods (``_prepare``, ``_initial_truths``, ``
 
 from __future__ import annotations
 
+import math
+import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, ClassVar, Self
 
 import numpy as np
@@ -24,10 +26,11 @@ import pandas as pd
 from truthguard.core.answers import Answers
 from truthguard.core.backend import NUMPY, Array, ArrayBackend
 from truthguard.core.claims import Claims
+from truthguard.core.diagnostics import dominated_tasks
 from truthguard.core.labels import align_to_labels, show
 from truthguard.core.params import Configurable, Constraint, Interval, Options
 from truthguard.core.segments import overall_std
-from truthguard.errors import InputError
+from truthguard.errors import DominatedEstimateWarning, InputError, NumericalError
 
 __all__ = ["Aggregator", "IterativeAggregator", "Loop", "Step", "check_aggregator", "resolve_worker_weights"]
 
@@ -75,10 +78,37 @@ class Aggregator(Configurable, ABC):
     # --------------------------------------------------------------- estimator protocol
 
     def fit(self, data: Answers | pd.DataFrame) -> Self:
-        """Estimate every task's value from ``data`` (a long DataFrame or :class:`~truthguard.Answers`)."""
+        r"""Estimate every task's value from ``data`` (a long DataFrame or :class:`~truthguard.Answers`).
+
+        Answers of extreme magnitude (largest beyond :math:`2^{\pm 256}`, about :math:`10^{\pm 77}`) are
+        first divided by a power of two, which is exact, and the results multiplied back: every method is
+        equivariant under scaling, so the estimates are those of the unscaled arithmetic, but squares can
+        neither overflow nor vanish. ``objective_history_`` is then that of the rescaled answers, and weights
+        with units (LFC-N's and CATD's precisions, 1 / units²) saturate at 0 or the largest double where double
+        precision cannot hold them.
+
+        Warns:
+            DominatedEstimateWarning: Some tasks' estimates are dominated by one far-off answer (see
+                :mod:`truthguard.core.diagnostics`).
+
+        Raises:
+            NumericalError: An estimate or weight came out NaN or infinite (a bug: please report it).
+        """
         self._validate_params()
         answers = Answers.coerce(data)
-        fit = self._fit(answers)
+        exponent = _working_exponent(answers.value)
+        if exponent:
+            scaled = self._in_units(exponent)._fit(answers.with_values(np.ldexp(answers.value, -exponent)))
+            self._check_finite(scaled, answers)
+            # With every answer equal the weights are the guards' (unit-free, see overall_std): not scaled.
+            units = self._weight_units() if np.ptp(answers.value) > 0 else 0
+            with np.errstate(over="ignore", under="ignore"):  # precisions of such answers may not be representable
+                weights = np.minimum(np.ldexp(scaled.weights, units * exponent), np.finfo(np.float64).max)
+            fit = replace(scaled, truths=np.ldexp(scaled.truths, exponent), weights=weights)
+        else:
+            fit = self._fit(answers)
+            self._check_finite(fit, answers)
+        self._warn_if_dominated(fit.truths, answers)
         self.truths_ = pd.Series(fit.truths, index=answers.tasks.rename("task"), name="value")
         self.weights_ = pd.Series(fit.weights, index=answers.workers.rename("worker"), name="weight")
         self.n_iter_ = fit.n_iter
@@ -90,7 +120,41 @@ class Aggregator(Configurable, ABC):
         """Fit and return ``truths_``."""
         return self.fit(data).truths_
 
+    def _check_finite(self, fit: _Fit, answers: Answers) -> None:
+        for what, values, labels in (("estimate", fit.truths, answers.tasks), ("weight", fit.weights, answers.workers)):
+            bad = ~np.isfinite(values)
+            if bad.any():
+                first = labels[int(np.flatnonzero(bad)[0])]
+                raise NumericalError(
+                    f"{type(self).__name__} produced {int(bad.sum())} non-finite {what}(s), e.g. for {show(first)}; "
+                    "this is a bug, please report it with the answers (a median is unaffected meanwhile)"
+                )
+
+    def _warn_if_dominated(self, truths: np.ndarray[Any, Any], answers: Answers) -> None:
+        dominated = dominated_tasks(answers, truths)
+        if dominated.size == 0:
+            return
+        shown = ", ".join(show(answers.tasks[t]) for t in dominated[:3]) + (", ..." if dominated.size > 3 else "")
+        warnings.warn(
+            DominatedEstimateWarning(
+                f"{dominated.size} task(s) have a {type(self).__name__} estimate dominated by a single answer more "
+                f"than ten times farther out than the task's other answers (task {shown}): "
+                f"{type(self).__name__} weights workers, not answers; check those answers or use a robust "
+                "aggregator (median, trimmed-mean)"
+            ),
+            stacklevel=3,
+        )
+
     # --------------------------------------------------------------- what subclasses provide
+
+    def _in_units(self, exponent: int) -> Self:
+        """This estimator for answers divided by :math:`2^{exponent}`: hyper-parameters with the answers'
+        units scaled along (none by default)."""
+        return self
+
+    def _weight_units(self) -> int:
+        """The power of the answers' unit in ``weights_`` (0: unitless; -2: precisions, 1 / variance)."""
+        return 0
 
     def _worker_weights(self, answers: Answers) -> np.ndarray[Any, Any]:
         """Weights reported by one-shot aggregators: all ones unless the method takes fixed weights."""
@@ -214,6 +278,17 @@ class IterativeAggregator(Aggregator):
                 converged = True
                 break
         return _Fit(np.asarray(estimate), np.asarray(weights), len(history), converged, history)
+
+
+#: Answers whose largest magnitude has a binary exponent beyond this are rescaled before the arithmetic.
+_SAFE_EXPONENT = 256
+
+
+def _working_exponent(values: np.ndarray[Any, Any]) -> int:
+    """0 for answers of ordinary magnitude; else the binary exponent that brings the largest into [0.5, 1)."""
+    largest = float(np.max(np.abs(values))) if values.size else 0.0
+    exponent = math.frexp(largest)[1] if largest > 0 else 0
+    return exponent if abs(exponent) > _SAFE_EXPONENT else 0
 
 
 def check_aggregator(aggregator: Any, *, foreign: bool = False) -> None:

@@ -10,6 +10,7 @@ from truthguard.core.backend import Array, ArrayBackend
 from truthguard.core.claims import Claims
 from truthguard.core.params import Constraint, Options
 from truthguard.core.segments import (
+    overall_std,
     segment_mean,
     segment_order,
     segment_std,
@@ -55,11 +56,13 @@ class CRH(IterativeAggregator):
     instead of the sum (also from that code; the worst worker then gets weight 0, and the weight step no
     longer minimises the objective, so ``objective_history_`` may rise).
 
-    Guards: a task whose answers all agree (or that has one answer) uses :math:`\mathrm{std}_m = 1`; each
+    Guards: a task whose answers all agree (or that has one answer) uses for :math:`\mathrm{std}_m` the standard
+    deviation of all answers (1 when they all agree), so that CRH stays equivariant under a change of units; each
     :math:`D_i` is raised by a constant :math:`\varepsilon = 10^{-10} \cdot \frac{1}{K}\sum_{\text{answers}}
-    \mathrm{std}_m` (:math:`K` workers: the typical size of a distance), so a worker who matches the truths
-    exactly gets a large finite weight instead of :math:`+\infty`, and the objective with :math:`D_i +
-    \varepsilon` is still minimised exactly by both steps.
+    \delta_m`, with :math:`\delta_m` the typical distance of one answer in the loss's own unit
+    (:math:`\mathrm{std}_m` for the squared loss, 1 for the absolute one; :math:`K` workers), so a worker who
+    matches the truths exactly gets a large finite weight instead of :math:`+\infty`, and the objective with
+    :math:`D_i + \varepsilon` is still minimised exactly by both steps.
 
     ``normalization="max"`` gives the worst worker weight exactly 0, so when the worst workers tie (e.g. two
     workers, whose distances to their midpoint are equal) rounding decides which of them gets all the weight
@@ -105,13 +108,17 @@ class CRH(IterativeAggregator):
         self.normalization = normalization
 
     def _prepare(self, be: ArrayBackend, claims: Claims) -> _Prep:
-        std = segment_std(be, claims.value, claims.task, claims.n_tasks, claims.task_counts)
+        # A constant task's spread is replaced by that of all answers, not by 1: a number without the answers'
+        # unit would make the guard below, hence the weights, depend on the unit the answers are given in.
+        overall = overall_std(be, claims.value)
+        std = segment_std(be, claims.value, claims.task, claims.n_tasks, claims.task_counts, fallback=overall)
         mean = segment_mean(be, claims.value, claims.task, claims.n_tasks, claims.task_counts)
         needs_order = self.loss == "absolute" or self.init == "median"
         order = segment_order(be, claims.value, claims.task, claims.n_tasks) if needs_order else None
         return _Prep(
             inverse_std=(1.0 / std)[claims.task],
-            epsilon=1e-10 * be.xp.sum(std * claims.task_counts) / claims.n_workers,
+            # (x - x*)^2 / std is about std per answer, |x - x*| / std about 1: epsilon in the distances' unit.
+            epsilon=1e-10 * be.xp.sum((std if self.loss == "squared" else 1.0) * claims.task_counts) / claims.n_workers,
             mean=mean,
             order=order,
         )

@@ -52,11 +52,21 @@ from truthguard.core.segments import (
     segment_weighted_mean,
     segment_weighted_median,
 )
+from truthguard.errors import InputError
 
 __all__ = ["CATD", "GTM", "LFCN"]
 
 FloatArray = npt.NDArray[np.float64]
 QUANTILES = ("lower", "upper")
+_SMALLEST_SIGMA0 = 2.0**-500
+
+
+def _ldexp(value: float, exponent: int) -> float:
+    """``value * 2**exponent``, infinite (with its sign) where that overflows."""
+    try:
+        return math.ldexp(value, exponent)
+    except OverflowError:
+        return math.copysign(math.inf, value)
 
 
 @dataclass(frozen=True)
@@ -86,6 +96,9 @@ class _InverseVariance(IterativeAggregator):
 
     def _prior(self) -> _Prior:
         return _Prior(beta=0.0, mu0=0.0, precision=0.0, standardize=False)
+
+    def _weight_units(self) -> int:
+        return 0 if self._prior().standardize else -2  # precisions: in standardised units, or 1 / answer units^2
 
     def _prepare(self, be: ArrayBackend, claims: Claims) -> _Prep:
         xp = be.xp
@@ -197,7 +210,8 @@ class GTM(_InverseVariance):
         "alpha": [Interval("real", -1, None, "neither")],
         "beta": [Interval("real", 0, None)],
         "mu0": [Interval("real")],
-        "sigma0": [Interval("real", 0, math.inf, "right")],  # inf: a flat prior
+        # inf: a flat prior; below 2**-500 the prior's precision 1 / sigma0**2 would overflow
+        "sigma0": [Interval("real", _SMALLEST_SIGMA0, math.inf)],
         "standardize": [BOOLEAN],
     }
 
@@ -229,6 +243,20 @@ class GTM(_InverseVariance):
 
     def _effective_counts(self, counts: FloatArray) -> FloatArray:
         return counts + 2.0 * (float(self.alpha) + 1.0)
+
+    def _in_units(self, exponent: int) -> GTM:
+        if self.standardize:
+            return self  # the priors are in standardised units already
+        beta = _ldexp(float(self.beta), -2 * exponent)
+        mu0 = _ldexp(float(self.mu0), -exponent)
+        sigma0 = _ldexp(float(self.sigma0), -exponent)  # overflowing to inf: as flat as it gets
+        if not (math.isfinite(beta) and math.isfinite(mu0) and sigma0 >= _SMALLEST_SIGMA0):
+            raise InputError(
+                f"GTM(standardize=False) has priors in the answers' units (beta={self.beta!r}, mu0={self.mu0!r}, "
+                f"sigma0={self.sigma0!r}) that cannot be expressed next to answers near 2**{exponent}; use "
+                "standardize=True or give priors on the answers' scale"
+            )
+        return self.clone().set_params(beta=beta, mu0=mu0, sigma0=sigma0)
 
 
 class LFCN(_InverseVariance):

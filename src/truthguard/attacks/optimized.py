@@ -127,6 +127,10 @@ class OptimizedAttack(Attack):
         full = start.copy()
         for step in range(1, self.steps + 1):
             _, gradient, estimate = oracle(values, estimate)
+            if not (np.all(np.isfinite(gradient)) and np.all(np.isfinite(estimate))):
+                # Unrolled arithmetic on extreme answers can overflow where the real fit (rescaled) does not:
+                # stop this ascent; every candidate kept was evaluated by the real fit.
+                break
             values = optimizer.step(values, gradient)
             if step % self.eval_every == 0 or step == self.steps:
                 full[known] = values

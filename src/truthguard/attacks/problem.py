@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import warnings
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
@@ -24,7 +25,7 @@ from truthguard.core.answers import Answers
 from truthguard.core.bounds import Bounds
 from truthguard.core.labels import align_to_labels, show, unknown_labels
 from truthguard.core.sampling import sample_distinct
-from truthguard.errors import InputError
+from truthguard.errors import InputError, TruthGuardWarning
 
 __all__ = ["AttackProblem", "PoisonedAnswers"]
 
@@ -273,10 +274,13 @@ def _estimate(aggregator: Aggregator | Any, answers: Answers, tasks: pd.Index) -
     TruthGuard aggregators receive the coded answers; any other object only needs ``fit_predict`` on a
     DataFrame with columns ``task``, ``worker``, ``value`` returning a Series indexed by task.
     """
-    if isinstance(aggregator, Aggregator):
-        estimate = aggregator.clone().fit(answers).truths_
-    else:
-        estimate = aggregator.fit_predict(answers.to_frame())
+    # The attacker's own evaluations: a dominated-estimate warning would repeat for every candidate.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", TruthGuardWarning)
+        if isinstance(aggregator, Aggregator):
+            estimate = aggregator.clone().fit(answers).truths_
+        else:
+            estimate = aggregator.fit_predict(answers.to_frame())
         if not isinstance(estimate, pd.Series):
             raise InputError(f"{type(aggregator).__name__}.fit_predict must return a Series indexed by task")
     aligned = align_to_labels(estimate, tasks)

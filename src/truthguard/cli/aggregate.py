@@ -13,6 +13,7 @@ from truthguard.cli.common import (
     emit_summary,
     load_input,
     parse_assignments,
+    recorded_warnings,
     write_output,
 )
 from truthguard.core.io import read_table
@@ -85,7 +86,8 @@ def run(args: argparse.Namespace) -> int:
         aggregator.set_params(weights=_worker_weights(args.weights))
     data = load_input(args)
     started = time.perf_counter()
-    aggregator.fit(data.answers)
+    with recorded_warnings() as notes:
+        aggregator.fit(data.answers)
     seconds = time.perf_counter() - started
     estimates = aggregator.truths_
     written = write_output(estimates.reset_index(), args.output)
@@ -101,6 +103,7 @@ def run(args: argparse.Namespace) -> int:
         "converged": aggregator.converged_,
         "seconds": round(seconds, 6),
         "output": written,
+        "warnings": notes,
     }
     if scores is not None:
         summary.update(mae=scores.mae, rmse=scores.rmse, n_truth=scores.n)

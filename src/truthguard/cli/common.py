@@ -8,6 +8,8 @@ import json
 import math
 import re
 import sys
+import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,7 +22,7 @@ from truthguard.core.bounds import Bounds
 from truthguard.core.io import read_answers, read_bounds, read_truth, write_table
 from truthguard.core.output import STDOUT, open_output
 from truthguard.datasets import base as datasets
-from truthguard.errors import InputError
+from truthguard.errors import InputError, TruthGuardWarning
 
 __all__ = [
     "Input",
@@ -31,6 +33,8 @@ __all__ = [
     "load_input",
     "parse_assignments",
     "parse_scalar",
+    "recorded_warnings",
+    "warning_line",
     "write_output",
 ]
 
@@ -195,6 +199,24 @@ def echo(text: str, *, to_stderr: bool = False) -> None:
         return
     with open_output(STDOUT) as stream:
         stream.write(f"{text}\n".encode())
+
+
+def warning_line(message: object) -> str:
+    """How the command line shows a warning about results: one line on standard error."""
+    return f"truthguard: warning: {message}"
+
+
+@contextlib.contextmanager
+def recorded_warnings() -> Iterator[list[str]]:
+    """Collect the TruthGuard warnings raised in the block (for the JSON summary), and show each as one line."""
+    notes: list[str] = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", TruthGuardWarning)
+        yield notes
+    for warning in caught:
+        if issubclass(warning.category, TruthGuardWarning):
+            notes.append(str(warning.message))
+            echo(warning_line(warning.message), to_stderr=True)
 
 
 def emit_summary(summary: dict[str, Any], lines: list[str], as_json: bool, written: str | None) -> None:

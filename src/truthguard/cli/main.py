@@ -22,7 +22,7 @@ from typing import Any
 
 from truthguard import __version__
 from truthguard.cli import aggregate, attack, datasets, methods
-from truthguard.cli.common import Parser
+from truthguard.cli.common import Parser, echo, warning_line
 from truthguard.errors import TruthGuardError, TruthGuardWarning
 
 EXAMPLES = """\
@@ -82,10 +82,9 @@ def _terminations_as_exceptions() -> Iterator[None]:
 
 
 def _show_warning(message: Warning | str, category: type[Warning], *args: Any, **kwargs: Any) -> None:
-    # Warnings about results reach the user as one line; NumPy's arithmetic warnings are not theirs to act on
-    # (the library checks its results for finiteness instead).
+    # Warnings about results reach the user as one line; other libraries' warnings are not theirs to act on.
     if issubclass(category, TruthGuardWarning):
-        print(f"truthguard: warning: {message}", file=sys.stderr)
+        echo(warning_line(message), to_stderr=True)
 
 
 def _settle_stdout() -> None:
@@ -104,6 +103,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status (0 success, 2 bad input; see the module)."""
     args = build_parser().parse_args(argv)
     with _terminations_as_exceptions(), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # NumPy's: the library checks its results instead
         warnings.simplefilter("always", TruthGuardWarning)
         warnings.showwarning = _show_warning
         status = _run(args)

@@ -99,7 +99,7 @@ class Interval(Constraint):
 
 
 def _number(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else repr(float(value))
+    return str(int(value)) if float(value).is_integer() else f"{float(value):g}"
 
 
 @dataclass(frozen=True)

@@ -54,12 +54,18 @@ def segment_weighted_mean(
 
 
 def segment_std(
-    be: ArrayBackend, values: Array, segments: Array, n_segments: int, counts: Array, floor: float = 0.0
+    be: ArrayBackend,
+    values: Array,
+    segments: Array,
+    n_segments: int,
+    counts: Array,
+    floor: float = 0.0,
+    fallback: Array | float = 1.0,
 ) -> Array:
     """Population standard deviation (ddof = 0) per segment, two-pass for accuracy.
 
-    Segments whose standard deviation is not above ``floor`` (a constant segment, a single answer) get 1.0,
-    so that dividing by the result is always safe.
+    Segments whose standard deviation is not above ``floor`` (a constant segment, a single answer) get
+    ``fallback`` (1.0 unless given; it must be positive), so that dividing by the result is always safe.
     """
     xp = be.xp
     mean = segment_mean(be, values, segments, n_segments, counts)
@@ -69,11 +75,15 @@ def segment_std(
     residual = values - mean[segments]
     variance = be.segment_sum(residual * residual, segments, n_segments) / counts
     spread = variance > floor * floor
-    return xp.where(spread, xp.sqrt(xp.where(spread, variance, 1.0)), 1.0)
+    return xp.where(spread, xp.sqrt(xp.where(spread, variance, 1.0)), fallback)
 
 
 def overall_std(be: ArrayBackend, values: Array) -> Array:
-    """Standard deviation (ddof = 0) of all values as one segment; 1.0 when they are all equal."""
+    """Standard deviation (ddof = 0) of all values as one segment; 1.0 when they are all equal.
+
+    With no spread there is no scale that is both translation- and scale-invariant: 1.0 keeps the methods built
+    on it translation-equivariant in that degenerate case (a change of unit then moves only the guards).
+    """
     xp = be.xp
     n = values.shape[0]
     return segment_std(be, values, xp.zeros(n, dtype=int), 1, xp.asarray([float(n)]))[0]
