@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import http.server
 import shutil
 import threading
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -259,3 +260,38 @@ def test_path_without_download_does_not_fetch(tmp_path: Path, monkeypatch: pytes
     monkeypatch.setenv(files.CACHE_ENV, str(tmp_path / "cache"))
     with pytest.raises(DataUnavailableError, match="downloads are disabled"):
         datasets.path("weather")
+
+
+def test_interrupted_download_copy_leaves_nothing_in_the_cache(
+    need_dataset: Callable[[str], None], server: tuple[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The download is copied into the cache through the atomic writer: an interruption leaves no partial file."""
+    need_dataset("emotion")
+    base, root = server
+    source = files.data_dir()
+    assert source is not None
+    for name in ("answer.csv", "truth.csv"):
+        shutil.copyfile(source / "emotion_zheng2017" / name, root / name)
+    monkeypatch.delenv(files.DATA_ENV)
+    monkeypatch.setenv(files.CACHE_ENV, str(tmp_path / "cache"))
+    spec = _pointing_at(emotion.FOLDER, {n: (f"{base}/{n}",) for n in ("answer.csv", "truth.csv")})
+    monkeypatch.setattr(emotion, "FOLDER", spec)
+
+    real_open_output = files.open_output
+
+    @contextlib.contextmanager
+    def interrupted(path: Path) -> Iterator[object]:
+        with real_open_output(path) as stream:
+
+            class Stream:
+                def write(self, data: bytes) -> int:
+                    stream.write(data[:25])  # part of the file on disk, then Ctrl-C
+                    raise KeyboardInterrupt
+
+            yield Stream()
+
+    monkeypatch.setattr(files, "open_output", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        datasets.load("emotion")
+    cache = tmp_path / "cache" / spec.folder
+    assert not cache.exists() or sorted(p.name for p in cache.iterdir()) == []

@@ -13,6 +13,7 @@ __all__ = [
     "NotFittedError",
     "NumericalError",
     "OutputError",
+    "ResourceError",
     "TruthGuardError",
     "TruthGuardWarning",
 ]
@@ -35,6 +36,10 @@ class OutputError(TruthGuardError, OSError):
 
     Nothing is left half-written: the destination keeps its previous content, or does not appear.
     """
+
+
+class ResourceError(TruthGuardError, MemoryError):
+    """A run would need more memory than is available (the message gives both, and the option that fits)."""
 
 
 class NotFittedError(TruthGuardError, AttributeError):

@@ -14,6 +14,7 @@ from truthguard.attacks.problem import AttackProblem
 from truthguard.attacks.search import ProjectedAdam, Search, line_search, starting_candidates
 from truthguard.attacks.threat import ThreatModel
 from truthguard.core.params import Constraint, Interval
+from truthguard.core.progress import progress
 
 __all__ = ["BlackBoxAttack"]
 
@@ -58,6 +59,7 @@ class BlackBoxAttack(Attack):
     name = "blackbox"
     summary = "derivative-free: line search and SPSA ascent using only fit_predict"
     needs_aggregator = True
+    memory_per_answer = 180.0  # measured 167 (a DataFrame per fit_predict call beside the answers)
     _parameter_constraints: ClassVar[dict[str, list[Constraint]]] = {
         **Attack._parameter_constraints,
         "steps": [Interval("integer", 0, None)],
@@ -83,12 +85,14 @@ class BlackBoxAttack(Attack):
     def craft(
         self, problem: AttackProblem, aggregator: Aggregator | Any | None, rng: np.random.Generator
     ) -> FloatArray:
-        search = Search(problem, aggregator)
-        for stage, values in starting_candidates(problem, rng).items():
-            search.evaluate(values, stage)
-        if problem.known_slots.any():
-            line_search(search, self.line_search_points)
-            self._spsa(search, rng)
+        starts = starting_candidates(problem, rng)
+        with progress(len(starts) + self.line_search_points + 2 * self.steps, "blackbox attack", unit="fit") as bar:
+            search = Search(problem, aggregator, bar=bar)
+            for stage, values in starts.items():
+                search.evaluate(values, stage)
+            if problem.known_slots.any():
+                line_search(search, self.line_search_points)
+                self._spsa(search, rng)
         self.trace_ = search.trace
         return search.best()
 

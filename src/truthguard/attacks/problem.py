@@ -24,6 +24,7 @@ from truthguard.attacks.threat import ThreatModel, round_half_up
 from truthguard.core.answers import Answers
 from truthguard.core.bounds import Bounds
 from truthguard.core.labels import align_to_labels, show, unknown_labels
+from truthguard.core.resources import check_memory
 from truthguard.core.sampling import sample_distinct
 from truthguard.errors import InputError, TruthGuardWarning
 
@@ -136,16 +137,29 @@ class AttackProblem:
         threat: ThreatModel,
         aggregator: Aggregator | None,
         rng: np.random.Generator,
+        bytes_per_answer: float = 160.0,
     ) -> AttackProblem:
         """Draw the malicious workers' tasks and the attacker's knowledge, and compute its reference estimate.
 
         The random draws happen in a fixed order (slots, then known workers), so every attack given the same
-        seed faces the same problem.
+        seed faces the same problem. Before anything is allocated, the memory of the attack (``bytes_per_answer``
+        times the answers after poisoning) is checked against what is available.
+
+        Raises:
+            ResourceError: The attack would not fit in memory.
         """
         bounds.check(honest)
         task_low, task_high = bounds.arrays(honest.tasks)
         k = threat.n_malicious_for(honest.n_workers)
-        slot_task, slot_worker = _slots(honest, threat, k, rng)
+        each = _tasks_each(honest, threat)
+        check_memory(
+            bytes_per_answer * (honest.n_answers + k * each),
+            f"adding {k:,} malicious workers answering {each:,} tasks each ({k * each:,} malicious answers beside "
+            f"{honest.n_answers:,} honest ones)",
+            "use fewer malicious workers (fraction or n_malicious; CLI --fraction, --n-malicious) or fewer tasks each "
+            "(tasks_per_worker='mean'; CLI --tasks-per-worker mean)",
+        )
+        slot_task, slot_worker = _slots(honest, each, k, rng)
         workers = _extend_workers(honest.workers, k)
         combined = Answers.from_codes(
             honest.tasks,
@@ -290,18 +304,25 @@ def _estimate(aggregator: Aggregator | Any, answers: Answers, tasks: pd.Index) -
     return aligned
 
 
-def _slots(honest: Answers, threat: ThreatModel, k: int, rng: np.random.Generator) -> tuple[IntArray, IntArray]:
-    """(task code, malicious worker) of every malicious answer, sorted by task then worker."""
+def _tasks_each(honest: Answers, threat: ThreatModel) -> int:
+    """How many tasks each malicious worker answers."""
     per_worker = threat.tasks_per_worker
+    if per_worker is None:
+        return honest.n_tasks
+    m = round_half_up(Fraction(honest.n_answers, honest.n_workers)) if per_worker == "mean" else int(per_worker)
+    if m > honest.n_tasks:
+        raise InputError(f"tasks_per_worker={m} exceeds the {honest.n_tasks} tasks; give at most that")
+    return max(m, 1)
+
+
+def _slots(honest: Answers, each: int, k: int, rng: np.random.Generator) -> tuple[IntArray, IntArray]:
+    """(task code, malicious worker) of every malicious answer, sorted by task then worker."""
     if k == 0:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-    if per_worker is None:
+    if each == honest.n_tasks:
         tasks = np.broadcast_to(np.arange(honest.n_tasks, dtype=np.int64), (k, honest.n_tasks))
     else:
-        m = round_half_up(Fraction(honest.n_answers, honest.n_workers)) if per_worker == "mean" else per_worker
-        if m > honest.n_tasks:
-            raise InputError(f"tasks_per_worker={m} exceeds the {honest.n_tasks} tasks; give at most that")
-        tasks = sample_distinct(rng, k, honest.n_tasks, max(m, 1))
+        tasks = sample_distinct(rng, k, honest.n_tasks, each)
     worker = np.repeat(np.arange(k, dtype=np.int64), tasks.shape[1])
     task = tasks.ravel()
     order = np.lexsort((worker, task))

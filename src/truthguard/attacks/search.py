@@ -36,6 +36,14 @@ class Search:
     keep: int = 1
     leaders: list[tuple[float, str, FloatArray]] = field(default_factory=list)
     trace: list[tuple[str, float]] = field(default_factory=list)
+    #: A progress bar (:mod:`truthguard.core.progress`) ticked by every evaluation and ascent step, or None.
+    bar: Any = None
+
+    def tick(self, stage: str) -> None:
+        """Count one unit of work (an evaluation, a gradient step) on the progress bar, with the best so far."""
+        if self.bar is not None:
+            self.bar.set_postfix_str(f"{stage}, best {self.best_score:.6g}", refresh=False)
+            self.bar.update(1)
 
     def evaluate(self, values: FloatArray, stage: str) -> float:
         """The attacker's objective for ``values`` (one per slot) with the converged aggregator.
@@ -52,6 +60,7 @@ class Search:
             self.leaders.append((score, stage, values))
             self.leaders.sort(key=lambda leader: -leader[0])
             del self.leaders[max(self.keep, 1) :]
+        self.tick(stage)
         return score
 
     @property

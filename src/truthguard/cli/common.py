@@ -27,6 +27,7 @@ from truthguard.errors import InputError, TruthGuardWarning
 __all__ = [
     "Input",
     "add_input_arguments",
+    "add_quiet_argument",
     "echo",
     "emit_json",
     "emit_summary",
@@ -106,6 +107,11 @@ class Input:
     source: str
 
 
+def add_quiet_argument(parser: argparse.ArgumentParser) -> None:
+    """``-q/--quiet``: no progress bars (they show on a terminal only, never in pipes or JSON)."""
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars on standard error")
+
+
 def add_input_arguments(parser: argparse.ArgumentParser) -> None:
     """The options that choose answers (a file or a dataset), truth and bounds."""
     parser.add_argument(
@@ -141,6 +147,7 @@ def add_input_arguments(parser: argparse.ArgumentParser) -> None:
         help="legal value range of every task; answers outside it are an error",
     )
     bounds.add_argument("--bounds-file", metavar="FILE", help="per-task bounds: columns task, low, high")
+    add_quiet_argument(parser)
     parser.add_argument(
         "--on-duplicate",
         choices=DUPLICATE_POLICIES,

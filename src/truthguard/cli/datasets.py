@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from truthguard.cli.common import echo, emit_json
+from truthguard.cli.common import add_quiet_argument, echo, emit_json
 from truthguard.datasets import base as registry
 from truthguard.datasets import files
 from truthguard.errors import DataUnavailableError
@@ -38,6 +38,7 @@ def add_parser(subparsers: Any) -> None:
     locate = verbs.add_parser("path", help="the folder holding a dataset's original files")
     locate.add_argument("name", metavar="NAME")
     locate.add_argument("--download", action="store_true", help="download the files first if they are missing")
+    add_quiet_argument(locate)
     locate.set_defaults(run=run_path)
 
 

@@ -23,6 +23,7 @@ from typing import Any
 from truthguard import __version__
 from truthguard.cli import aggregate, attack, datasets, methods
 from truthguard.cli.common import Parser, echo, warning_line
+from truthguard.core.progress import set_progress
 from truthguard.errors import TruthGuardError, TruthGuardWarning
 
 EXAMPLES = """\
@@ -102,11 +103,13 @@ def _settle_stdout() -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status (0 success, 2 bad input; see the module)."""
     args = build_parser().parse_args(argv)
+    set_progress(False if getattr(args, "quiet", False) else None)
     with _terminations_as_exceptions(), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # NumPy's: the library checks its results instead
         warnings.simplefilter("always", TruthGuardWarning)
         warnings.showwarning = _show_warning
         status = _run(args)
+    set_progress(None)
     _settle_stdout()
     return status
 

@@ -42,6 +42,7 @@ from truthguard.core.answers import Answers, DuplicatePolicy
 from truthguard.core.bounds import Bounds
 from truthguard.core.labels import show, unknown_labels
 from truthguard.core.output import STDOUT, open_output
+from truthguard.core.resources import check_memory, format_bytes
 from truthguard.errors import InputError, OutputError
 
 __all__ = [
@@ -72,6 +73,9 @@ OUTPUT_SUFFIXES = (".csv", *(f".csv{c}" for c in _COMPRESSIONS), *_PARQUET_SUFFI
 # An integer id as a person writes one: no leading zeros, no plus sign, at most 19 digits (int64).
 _PLAIN_INTEGER = r"^(0|-?[1-9][0-9]{0,18})$"
 _PARQUET_MAGIC = b"PAR1"
+#: Peak memory of reading and coding CSV answers, per byte of file (measured: 1.6 GB for a 211 MB file of
+#: 10 million answers; rounded up).
+CSV_BYTES_PER_BYTE = 8
 
 Opener = Callable[[], IO[bytes]]
 
@@ -113,6 +117,13 @@ def read_table(path: str | os.PathLike[str], what: str = "table") -> pd.DataFram
             raise InputError(f"{what} path {shown} is a directory; give a CSV or Parquet file")
         suffix, compression = _suffixes(str(path))
         is_parquet = suffix in _PARQUET_SUFFIXES and compression is None
+        if not is_parquet and compression is None and file.is_file():
+            size = file.stat().st_size
+            check_memory(
+                CSV_BYTES_PER_BYTE * size,
+                f"reading {source} ({format_bytes(size)} of CSV)",
+                "read a part of it, or use a machine with more memory",
+            )
         opener = _opener(file)
     try:
         frame = _read_parquet(opener, source) if is_parquet else _read_csv(opener, compression, source)

@@ -14,15 +14,21 @@ TruthGuard: some may not be redistributed.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import logging
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import platformdirs
 
+from truthguard.core.output import open_output
+from truthguard.core.progress import progress_enabled
 from truthguard.errors import DataUnavailableError
 
 __all__ = ["DataFolder", "RemoteFile", "cache_dir", "data_dir", "locate", "sha256_of"]
@@ -138,12 +144,25 @@ def _manual_instructions(spec: DataFolder, target: Path, reason: str) -> str:
     )
 
 
+@contextlib.contextmanager
+def _quiet_pooch(pooch: Any) -> Iterator[None]:
+    """Pooch logs "Downloading data from ..." at INFO on standard error: our own messages say what matters."""
+    logger = pooch.get_logger()
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
 def _download(remote: RemoteFile, target: Path, spec: DataFolder) -> None:
     import pooch  # deferred: only needed on the first use of a dataset
 
     errors = []
+    bar = progress_enabled()  # a terminal only: never in pipes, logs or JSON output
     for url in remote.urls:
-        with tempfile.TemporaryDirectory(prefix="truthguard-") as scratch:
+        with tempfile.TemporaryDirectory(prefix="truthguard-") as scratch, _quiet_pooch(pooch):
             try:
                 if remote.member is None:
                     fetched = Path(
@@ -152,12 +171,12 @@ def _download(remote: RemoteFile, target: Path, spec: DataFolder) -> None:
                             known_hash=f"sha256:{remote.sha256}",
                             fname=remote.name,
                             path=scratch,
-                            progressbar=True,
+                            progressbar=bar,
                         )
                     )
                 else:
                     extracted = pooch.retrieve(
-                        url, known_hash=None, path=scratch, progressbar=True, processor=pooch.Unzip()
+                        url, known_hash=None, path=scratch, progressbar=bar, processor=pooch.Unzip()
                     )
                     matches = [Path(p) for p in extracted if Path(p).name == Path(remote.member).name]
                     if not matches:
@@ -169,8 +188,7 @@ def _download(remote: RemoteFile, target: Path, spec: DataFolder) -> None:
                 errors.append(f"{url}: {str(error).splitlines()[0] if str(error) else type(error).__name__}")
                 continue
             target.mkdir(parents=True, exist_ok=True)
-            partial = target / f".{remote.name}.part"
-            shutil.copyfile(fetched, partial)
-            partial.replace(target / remote.name)
+            with fetched.open("rb") as source, open_output(target / remote.name) as destination:
+                shutil.copyfileobj(source, destination)
             return
     raise DataUnavailableError(_manual_instructions(spec, target, " | ".join(errors)))
