@@ -496,8 +496,10 @@ def test_empty_id_is_missing(write_csv: WriteCsv) -> None:
         ("task,worker,value\n1,a,1\n".encode("utf-16"), r"is UTF-16 or UTF-32 text; save it as UTF-8"),
         (b"task,worker,value\n1,\xe9,1\n", r"is not UTF-8 text; save it as UTF-8"),
         (b"task,worker,value\n1,a,\xe9\n", r"is not UTF-8 text \(column 'value'\); save it as UTF-8"),
+        # pyarrow decodes a ragged row as UTF-8 before its callback: found by tests/test_fuzz_cli.py
+        (b"task,worker,value\n1,a,3\n1,\xf5b,4,5\n", r"is not UTF-8 text; save it as UTF-8"),
     ],
-    ids=["utf16", "latin1-id", "latin1-value"],
+    ids=["utf16", "latin1-id", "latin1-value", "latin1-ragged-row"],
 )
 def test_text_must_be_utf8(tmp_path: Path, data: bytes, message: str) -> None:
     path = tmp_path / "enc.csv"

@@ -205,6 +205,7 @@ def _read_csv(opener: Opener, compression: str | None, source: str) -> pd.DataFr
             raise InputError(f"{source} is UTF-16 or UTF-32 text; save it as UTF-8")
     header_only = pacsv.ParseOptions(invalid_row_handler=lambda row: "skip")  # rows are checked below
     with (
+        _callback_errors(source),
         _decompressed(opener, compression, source) as stream,
         pacsv.open_csv(stream, parse_options=header_only) as reader,
     ):
@@ -218,7 +219,7 @@ def _read_csv(opener: Opener, compression: str | None, source: str) -> pd.DataFr
         return "skip"
 
     def parse(use_threads: bool) -> pa.Table:
-        with _decompressed(opener, compression, source) as stream:
+        with _callback_errors(source), _decompressed(opener, compression, source) as stream:
             return pacsv.read_csv(
                 stream,
                 read_options=pacsv.ReadOptions(use_threads=use_threads),
@@ -237,6 +238,29 @@ def _read_csv(opener: Opener, compression: str | None, source: str) -> pd.DataFr
     columns = [_id_column(table.column(i)) if name in ids else table.column(i) for i, name in enumerate(names)]
     frame: pd.DataFrame = pa.table(columns, names=[name.strip() for name in names]).to_pandas()
     return frame
+
+
+@contextlib.contextmanager
+def _callback_errors(source: str) -> Iterator[None]:
+    """Catch what goes wrong around pyarrow's invalid-row callback, which Python would print as "Exception
+    ignored in ..." with a traceback: pyarrow decodes a bad row as UTF-8 before calling it, and fails there
+    when the row is not UTF-8."""
+    caught: list[BaseException | None] = []
+    previous = sys.unraisablehook
+    sys.unraisablehook = lambda unraisable: caught.append(unraisable.exc_value)
+    try:
+        yield
+    except Exception:  # the parse failed (pyarrow gives up on the row): say why, if the callback knows
+        if any(isinstance(error, UnicodeDecodeError) for error in caught):
+            raise InputError(f"{source} is not UTF-8 text; save it as UTF-8") from None
+        raise
+    finally:
+        sys.unraisablehook = previous
+    if any(isinstance(error, UnicodeDecodeError) for error in caught):
+        raise InputError(f"{source} is not UTF-8 text; save it as UTF-8")
+    for error in caught:
+        if error is not None:
+            raise error
 
 
 def _ragged(source: str, names: list[str], row: pacsv.InvalidRow) -> InputError:
