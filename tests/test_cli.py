@@ -688,3 +688,15 @@ def test_numpy_warnings_never_reach_the_user_but_truthguard_warnings_do(
     code, _, err = run("aggregate", inputs["csv"])
     assert code == 0
     assert err == "truthguard: warning: look at task q1\n"
+
+
+def test_weights_with_default_weight(run: Run, tmp_path: Path) -> None:
+    """``--weights … -p default_weight=0.5`` always failed ("assignment destination is read-only")."""
+    answers = tmp_path / "a.csv"
+    answers.write_text("task,worker,value\n1,a,0\n1,b,3\n1,c,9\n")
+    weights = tmp_path / "w.csv"
+    weights.write_text("worker,weight\na,1\n")
+    out = tmp_path / "e.csv"
+    code, _, err = run("aggregate", answers, "-m", "mean", "--weights", weights, "-p", "default_weight=0.5", "-o", out)
+    assert code == 0, err
+    assert out.read_text() == "task,value\n1,3.0\n"  # (0 * 1 + 3 * 0.5 + 9 * 0.5) / 2

@@ -502,3 +502,48 @@ def test_attack_param_threat_is_an_input_error(run: Run, files: dict[str, Path],
     line = assert_input_error(code, stdout, err)
     assert "threat" in line
     assert not out.exists()
+
+
+# ------------------------------------------------------------------ hardening: ids, sizes, seeds
+
+
+def test_largest_integer_worker_id(run: Run, tmp_path: Path) -> None:
+    """Worker id 2**63 - 1 with an attack: OverflowError in _extend_workers."""
+    path = tmp_path / "a.csv"
+    path.write_text(f"task,worker,value\n1,{2**63 - 1},3\n1,0,4\n2,0,5\n")
+    out = tmp_path / "p.csv"
+    code, _, err = run("attack", path, "--bounds", "0", "10", "--attack", "random", "--n-malicious", "2", "-o", out)
+    assert code == 0, err
+    table = pd.read_csv(out)
+    # task 1: the honest workers, then the malicious ones, which take the smallest unused integers, 1 and 2
+    assert table["worker"].tolist() == [0, 9223372036854775807, 1, 2, 0, 1, 2]
+    assert table.loc[table["malicious"], "worker"].unique().tolist() == [1, 2]
+
+
+def test_float_worker_ids_to_parquet(run: Run, tmp_path: Path) -> None:
+    """Float worker ids with an attack written to Parquet: ArrowInvalid (mixed floats and ``malicious-1``)."""
+    source = tmp_path / "a.parquet"
+    pd.DataFrame({"task": [1, 1, 2], "worker": [0.5, 1.5, 0.5], "value": [1.0, 2.0, 3.0]}).to_parquet(source)
+    out = tmp_path / "p.parquet"
+    code, _, err = run("attack", source, "--bounds", "0", "10", "--attack", "maximum", "--n-malicious", "1", "-o", out)
+    assert code == 0, err
+    back = pd.read_parquet(out)
+    assert back["worker"].dtype == np.float64 and sorted(set(back["worker"])) == [0.5, 1.5, 2.0]
+    code, _, err = run("aggregate", out, "--method", "mean")  # the poisoned file reads back unchanged
+    assert code == 0, err
+
+
+def test_a_million_malicious_workers_are_refused_at_once(run: Run) -> None:
+    """``--n-malicious 1000000`` with the optimised attack ran for minutes without a sign of life."""
+    code, out, err = run("attack", "--dataset", "synthetic", "--n-malicious", "1000000")
+    line = assert_input_error(code, out, err)
+    assert (
+        line
+        == "truthguard: error: n_malicious=1000000 exceeds 99% of all workers with 100 honest ones; give at most 9900"
+    )
+
+
+@pytest.mark.parametrize("seed", ["-1", "1.5", "x"])
+def test_bad_seed(run: Run, seed: str) -> None:
+    code, out, err = run("attack", "--dataset", "synthetic", "--attack", "random", "--seed", seed)
+    assert f"argument --seed: the seed must be an integer >= 0, got '{seed}'" in assert_input_error(code, out, err)
