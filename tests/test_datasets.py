@@ -188,10 +188,8 @@ def _pointing_at(spec: files.DataFolder, urls: dict[str, tuple[str, ...]]) -> fi
     return dataclasses.replace(spec, files=tuple(dataclasses.replace(f, urls=urls[f.name]) for f in spec.files))
 
 
-def test_download_into_cache_then_reuse(
-    need_dataset, server: tuple[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    need_dataset("emotion")
+def _serve_emotion(server: tuple[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[str, Path]:
+    """Emotion's files on the loopback server, and nothing in $TRUTHGUARD_DATA or the (fresh) cache."""
     base, root = server
     source = files.data_dir()
     assert source is not None
@@ -199,6 +197,14 @@ def test_download_into_cache_then_reuse(
         shutil.copyfile(source / "emotion_zheng2017" / name, root / name)
     monkeypatch.delenv(files.DATA_ENV)
     monkeypatch.setenv(files.CACHE_ENV, str(tmp_path / "cache"))
+    return base, root
+
+
+def test_download_into_cache_then_reuse(
+    need_dataset, server: tuple[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    need_dataset("emotion")
+    base, root = _serve_emotion(server, tmp_path, monkeypatch)
     spec = _pointing_at(
         emotion.FOLDER, {n: (f"{base}/missing-{n}", f"{base}/{n}") for n in ("answer.csv", "truth.csv")}
     )
@@ -267,13 +273,7 @@ def test_interrupted_download_copy_leaves_nothing_in_the_cache(
 ) -> None:
     """The download is copied into the cache through the atomic writer: an interruption leaves no partial file."""
     need_dataset("emotion")
-    base, root = server
-    source = files.data_dir()
-    assert source is not None
-    for name in ("answer.csv", "truth.csv"):
-        shutil.copyfile(source / "emotion_zheng2017" / name, root / name)
-    monkeypatch.delenv(files.DATA_ENV)
-    monkeypatch.setenv(files.CACHE_ENV, str(tmp_path / "cache"))
+    base, _ = _serve_emotion(server, tmp_path, monkeypatch)
     spec = _pointing_at(emotion.FOLDER, {n: (f"{base}/{n}",) for n in ("answer.csv", "truth.csv")})
     monkeypatch.setattr(emotion, "FOLDER", spec)
 

@@ -262,12 +262,40 @@ def test_terminated_during_a_write_leaves_nothing(
         real_to_csv(self, handle, *args, **kwargs)  # not reached: the handler raises at the next bytecode
 
     monkeypatch.setattr(pd.DataFrame, "to_csv", slow_write)
-    code, _, err = run("aggregate", answers, "-o", target)
+    before = signal.signal(signum, signal.SIG_DFL)  # as in a plain shell (under nohup SIGHUP is ignored)
+    try:
+        code, _, err = run("aggregate", answers, "-o", target)
+        assert signal.getsignal(signum) is signal.SIG_DFL  # main restores what it found
+    finally:
+        signal.signal(signum, before)
     assert code == 128 + signum
     assert err == f"truthguard: terminated by {signal.Signals(signum).name}\n"
     assert target.read_text() == "old\n"
     assert others(tmp_path, "answers.csv", "estimates.csv") == []
-    assert signal.getsignal(signum) is signal.SIG_DFL or signal.getsignal(signum) == signal.default_int_handler
+
+
+def test_ignored_hangup_stays_ignored(run: Run, answers: Path, tmp_path: Path) -> None:
+    """Under nohup SIGHUP is ignored: the run must go on, not turn the hang-up into a termination."""
+    before = signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    try:
+        seen: list[object] = []
+        real_to_csv = pd.DataFrame.to_csv
+
+        def hang_up_then_write(self: pd.DataFrame, *args: Any, **kwargs: Any) -> None:
+            seen.append(signal.getsignal(signal.SIGHUP))
+            os.kill(os.getpid(), signal.SIGHUP)
+            real_to_csv(self, *args, **kwargs)
+
+        pd.DataFrame.to_csv = hang_up_then_write  # type: ignore[method-assign]
+        try:
+            code, _, err = run("aggregate", answers, "-o", tmp_path / "estimates.csv")
+        finally:
+            pd.DataFrame.to_csv = real_to_csv  # type: ignore[method-assign]
+        assert seen == [signal.SIG_IGN]
+        assert code == 0, err
+        assert (tmp_path / "estimates.csv").read_text() == estimates_text()
+    finally:
+        signal.signal(signal.SIGHUP, before)
 
 
 def test_terminated_subprocess_mid_write(tmp_path: Path) -> None:

@@ -20,7 +20,7 @@ import pandas as pd
 from truthguard.core.answers import DUPLICATE_POLICIES, Answers
 from truthguard.core.bounds import Bounds
 from truthguard.core.io import read_answers, read_bounds, read_truth, write_table
-from truthguard.core.output import STDOUT, open_output
+from truthguard.core.output import STANDARD_STREAM, open_output
 from truthguard.datasets import base as datasets
 from truthguard.errors import InputError, TruthGuardWarning
 
@@ -204,7 +204,7 @@ def echo(text: str, *, to_stderr: bool = False) -> None:
         with contextlib.suppress(OSError, AttributeError):
             print(text, file=sys.stderr, flush=True)
         return
-    with open_output(STDOUT) as stream:
+    with open_output(STANDARD_STREAM) as stream:
         stream.write(f"{text}\n".encode())
 
 

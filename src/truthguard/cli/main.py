@@ -74,6 +74,8 @@ def _terminations_as_exceptions() -> Iterator[None]:
         yield
         return
     wanted = [getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name)]
+    # A signal set to be ignored stays ignored: under nohup a hang-up must not stop the run.
+    wanted = [signum for signum in wanted if signal.getsignal(signum) is not signal.SIG_IGN]
     previous = {signum: signal.signal(signum, _raise_terminated) for signum in wanted}
     try:
         yield

@@ -41,7 +41,7 @@ import pyarrow.parquet as pq
 from truthguard.core.answers import Answers, DuplicatePolicy
 from truthguard.core.bounds import Bounds
 from truthguard.core.labels import show, unknown_labels
-from truthguard.core.output import STDOUT, open_output
+from truthguard.core.output import STANDARD_STREAM, open_output
 from truthguard.core.resources import check_memory, format_bytes
 from truthguard.errors import InputError, OutputError
 
@@ -101,7 +101,7 @@ def read_table(path: str | os.PathLike[str], what: str = "table") -> pd.DataFram
         path: A file, or ``-`` for standard input.
         what: How messages name the table (``"answers"``, ``"truth"``…).
     """
-    if str(path) == STDOUT:
+    if str(path) == STANDARD_STREAM:
         shown = "standard input"
         data = sys.stdin.buffer.read() if sys.stdin is not None else b""
         is_parquet, compression = data.startswith(_PARQUET_MAGIC), None
@@ -130,12 +130,12 @@ def read_table(path: str | os.PathLike[str], what: str = "table") -> pd.DataFram
     except InputError:
         raise
     except UnicodeDecodeError:
-        raise InputError(f"{source} is not UTF-8 text; save it as UTF-8") from None
+        raise _not_utf8(source) from None
     except pa.ArrowInvalid as error:
         if "Empty CSV file" in str(error):
             raise InputError(f"{source} is empty; it needs a header row and data rows") from None
         if "invalid UTF8" in str(error):
-            raise InputError(f"{source} is not UTF-8 text; save it as UTF-8") from None
+            raise _not_utf8(source) from None
         raise _unreadable(source, error) from None
     except (pa.ArrowException, ValueError, EOFError, OSError, zipfile.BadZipFile, lzma.LZMAError) as error:
         raise _unreadable(source, error) from None
@@ -234,7 +234,7 @@ def _read_csv(opener: Opener, compression: str | None, source: str) -> pd.DataFr
         raise _ragged(source, names, rejected[0])
     for name, column_type in zip(table.column_names, table.schema.types, strict=True):
         if pa.types.is_binary(column_type) or pa.types.is_large_binary(column_type):
-            raise InputError(f"{source} is not UTF-8 text (column {name.strip()!r}); save it as UTF-8")
+            raise _not_utf8(source, name.strip())
     columns = [_id_column(table.column(i)) if name in ids else table.column(i) for i, name in enumerate(names)]
     frame: pd.DataFrame = pa.table(columns, names=[name.strip() for name in names]).to_pandas()
     return frame
@@ -244,23 +244,27 @@ def _read_csv(opener: Opener, compression: str | None, source: str) -> pd.DataFr
 def _callback_errors(source: str) -> Iterator[None]:
     """Catch what goes wrong around pyarrow's invalid-row callback, which Python would print as "Exception
     ignored in ..." with a traceback: pyarrow decodes a bad row as UTF-8 before calling it, and fails there
-    when the row is not UTF-8."""
+    when the row is not UTF-8 (the parse then fails or skips the row)."""
     caught: list[BaseException | None] = []
+    failure: Exception | None = None
     previous = sys.unraisablehook
     sys.unraisablehook = lambda unraisable: caught.append(unraisable.exc_value)
     try:
         yield
-    except Exception:  # the parse failed (pyarrow gives up on the row): say why, if the callback knows
-        if any(isinstance(error, UnicodeDecodeError) for error in caught):
-            raise InputError(f"{source} is not UTF-8 text; save it as UTF-8") from None
-        raise
+    except Exception as error:
+        failure = error
     finally:
         sys.unraisablehook = previous
-    if any(isinstance(error, UnicodeDecodeError) for error in caught):
-        raise InputError(f"{source} is not UTF-8 text; save it as UTF-8")
-    for error in caught:
-        if error is not None:
-            raise error
+    if any(isinstance(problem, UnicodeDecodeError) for problem in caught):
+        raise _not_utf8(source) from None
+    for problem in [failure, *caught]:
+        if problem is not None:
+            raise problem
+
+
+def _not_utf8(source: str, column: str | None = None) -> InputError:
+    where = f" (column {column!r})" if column is not None else ""
+    return InputError(f"{source} is not UTF-8 text{where}; save it as UTF-8")
 
 
 def _ragged(source: str, names: list[str], row: pacsv.InvalidRow) -> InputError:
@@ -373,7 +377,7 @@ def write_table(frame: pd.DataFrame, path: str | os.PathLike[str]) -> None:
     Raises:
         OutputError: Unknown suffix, or the file cannot be written (see :func:`~truthguard.core.output.open_output`).
     """
-    suffix, compression = ("", None) if str(path) == STDOUT else _suffixes(str(path))
+    suffix, compression = ("", None) if str(path) == STANDARD_STREAM else _suffixes(str(path))
     if suffix in _PARQUET_SUFFIXES and compression is None:
         with open_output(path) as stream:
             _write_parquet(frame, stream, str(path))

@@ -31,10 +31,10 @@ from typing import BinaryIO
 
 from truthguard.errors import OutputError, TruthGuardError
 
-__all__ = ["STDOUT", "open_output"]
+__all__ = ["STANDARD_STREAM", "open_output"]
 
-#: The destination name meaning standard output.
-STDOUT = "-"
+#: The file name meaning standard output when writing (and standard input when reading).
+STANDARD_STREAM = "-"
 
 _FIXES = {
     errno.EACCES: "check its permissions or choose another location",
@@ -67,7 +67,7 @@ def open_output(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
     while opening, writing or renaming raise :class:`~truthguard.errors.OutputError`; an exception raised by
     the block itself propagates unchanged, after the temporary file is removed.
     """
-    if str(path) == STDOUT:
+    if str(path) == STANDARD_STREAM:
         with _standard_output() as stream:
             yield stream
         return
