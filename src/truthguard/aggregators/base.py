@@ -16,7 +16,6 @@ from __future__ import annotations
 import math
 import warnings
 from abc import ABC, abstractmethod
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any, ClassVar, Self
 
@@ -32,10 +31,7 @@ from truthguard.core.params import Configurable, Constraint, Interval, Options
 from truthguard.core.segments import overall_std
 from truthguard.errors import DominatedEstimateWarning, InputError, NumericalError
 
-__all__ = ["Aggregator", "IterativeAggregator", "Loop", "Step", "check_aggregator", "resolve_worker_weights"]
-
-#: ``loop(step, state, n)`` applies ``step`` to ``state`` ``n`` times (a Python loop, or ``jax.lax.scan``).
-Loop = Callable[[Callable[[Array], Array], Array, int], Array]
+__all__ = ["Aggregator", "IterativeAggregator", "Step", "check_aggregator", "resolve_worker_weights"]
 
 INITIALISATIONS = ("median", "mean")
 
@@ -169,23 +165,6 @@ class Aggregator(Configurable, ABC):
         """One-shot estimate per task (non-iterative aggregators override this)."""
         raise NotImplementedError
 
-    def _unrolled(
-        self,
-        be: ArrayBackend,
-        claims: Claims,
-        worker_weights: Array,
-        start: Array | None,
-        n_iter: int,
-        loop: Loop,
-    ) -> Array:
-        """The estimate as one pure computation of the claims' values, for differentiation.
-
-        Iterative methods start from ``start`` (estimates in the answers' scale; their own initialisation when
-        None) and run ``loop(step, truths, n_iter)``, a backend's fixed-length loop; one-shot methods ignore
-        both. The formulas are the very ones ``fit`` uses.
-        """
-        return self._estimate(be, claims, worker_weights)
-
 
 class IterativeAggregator(Aggregator):
     r"""Truth discovery by block-coordinate updates of worker weights and task truths.
@@ -241,22 +220,14 @@ class IterativeAggregator(Aggregator):
         """The inverse of :meth:`_output`: estimates in the answers' scale to the working scale."""
         return estimate
 
-    def _unrolled(
-        self,
-        be: ArrayBackend,
-        claims: Claims,
-        worker_weights: Array,
-        start: Array | None,
-        n_iter: int,
-        loop: Loop,
-    ) -> Array:
-        prep = self._prepare(be, claims)
-        truths = self._initial_truths(be, claims, prep) if start is None else self._to_working(be, claims, prep, start)
+    def _iterate(self, be: ArrayBackend, claims: Claims, prep: Any, truths: Array) -> tuple[Array, Step]:
+        """One iteration, the method's fixed-point map: weights from ``truths``, then truths from the weights.
 
-        def iterate(current: Array) -> Array:
-            return self._truth_step(be, claims, prep, self._weight_step(be, claims, prep, current).weights)
-
-        return self._output(be, claims, prep, loop(iterate, truths, n_iter))
+        Returns the new truths and the weight step (weights and objective). ``fit`` repeats it to convergence;
+        the optimised attack differentiates it at the fixed point.
+        """
+        step = self._weight_step(be, claims, prep, truths)
+        return self._truth_step(be, claims, prep, step.weights), step
 
     def _fit(self, answers: Answers) -> _Fit:
         be = NUMPY
@@ -269,9 +240,8 @@ class IterativeAggregator(Aggregator):
         weights = np.ones(claims.n_workers)
         converged = False
         for _ in range(self.max_iter):
-            step = self._weight_step(be, claims, prep, truths)
+            truths, step = self._iterate(be, claims, prep, truths)
             weights = step.weights
-            truths = self._truth_step(be, claims, prep, weights)
             previous, estimate = estimate, self._output(be, claims, prep, truths)
             history.append(float(step.objective))
             if float(np.max(np.abs(estimate - previous))) <= threshold:
