@@ -31,8 +31,9 @@ class Attack(Configurable, ABC):
     which tasks, what the attacker knows and wants) is one :class:`~truthguard.attacks.ThreatModel` shared by
     all. After ``poison``, ``objective_`` is the attacker's objective (see
     :meth:`~truthguard.attacks.problem.AttackProblem.score`) of the values returned, computed on what the
-    attacker knows with the converged aggregator (NaN when no aggregator was given), and ``seconds_`` the
-    wall time.
+    attacker knows with the converged aggregator (NaN when no aggregator was given), ``stage_`` the stage of
+    the search whose candidate was returned (e.g. ``"farm n=215 step=1"``; the attack's name for one-stage
+    attacks), and ``seconds_`` the wall time.
     """
 
     name: ClassVar[str]
@@ -48,6 +49,7 @@ class Attack(Configurable, ABC):
     memory_per_answer: ClassVar[float] = 160.0
 
     objective_: float
+    stage_: str
     seconds_: float
 
     def __init__(self, threat: ThreatModel | None = None) -> None:
@@ -82,6 +84,7 @@ class Attack(Configurable, ABC):
         problem = AttackProblem.build(
             honest, bounds, self.threat or ThreatModel(), aggregator, rng, bytes_per_answer=self.memory_per_answer
         )
+        self.stage_ = self.name  # searching attacks name the stage that won
         values = np.asarray(self.craft(problem, aggregator, rng), dtype=np.float64)
         values = np.clip(values, problem.low, problem.high)
         self.objective_ = problem.objective(aggregator, values) if aggregator is not None else float("nan")

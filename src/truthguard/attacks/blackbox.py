@@ -11,7 +11,16 @@ import numpy.typing as npt
 from truthguard.aggregators.base import Aggregator
 from truthguard.attacks.base import Attack
 from truthguard.attacks.problem import AttackProblem
-from truthguard.attacks.search import ProjectedAdam, Search, line_search, starting_candidates
+from truthguard.attacks.search import (
+    FARMING_RANKINGS,
+    ProjectedAdam,
+    Search,
+    farming,
+    farming_budget,
+    farming_rankings,
+    line_search,
+    starting_candidates,
+)
 from truthguard.attacks.threat import ThreatModel
 from truthguard.core.params import Constraint, Interval
 from truthguard.core.progress import progress
@@ -28,7 +37,9 @@ class BlackBoxAttack(Attack):
     user's own, or crowd-kit's (any object whose ``fit_predict`` takes a DataFrame with columns ``task``,
     ``worker``, ``value`` and returns a Series indexed by task; wrap one expecting ``label`` accordingly).
 
-    Search: the baselines and a reliability-farming start, the line search towards the far bounds, then
+    Search: the baselines, the line search towards the far bounds, the reliability-farming sweep
+    (:func:`~truthguard.attacks.search.farming`, under the rankings of
+    :func:`~truthguard.attacks.search.farming_rankings`), then
     SPSA ascent (Spall, IEEE TAC 1992) from the best candidate: each step draws a random sign vector
     :math:`\Delta \in \{-1, 1\}^d` over all malicious values, evaluates the objective at
     :math:`\tilde x \pm c_t \Delta` (:math:`c_t = c / t^{0.101}`, relative to each task's range) and steps
@@ -42,6 +53,8 @@ class BlackBoxAttack(Attack):
         perturbation: :math:`c`, the probe size as a fraction of each task's range.
         learning_rate: Initial Adam step, as a fraction of each task's range.
         line_search_points: Points of the line search (0 to skip it).
+        farming_points: Values of ``n`` in the farming sweep, per step towards the far bound (0 to skip it).
+        farming_refine: Rounds refining the best ``n`` of the farming sweep.
 
     Examples:
         >>> from truthguard.aggregators import GTM
@@ -66,6 +79,8 @@ class BlackBoxAttack(Attack):
         "perturbation": [Interval("real", 0, 1, "right")],
         "learning_rate": [Interval("real", 0, 1, "right")],
         "line_search_points": [Interval("integer", 0, None)],
+        "farming_points": [Interval("integer", 0, None)],
+        "farming_refine": [Interval("integer", 0, None)],
     }
 
     def __init__(
@@ -75,36 +90,44 @@ class BlackBoxAttack(Attack):
         perturbation: float = 0.05,
         learning_rate: float = 0.05,
         line_search_points: int = 10,
+        farming_points: int = 12,
+        farming_refine: int = 6,
     ) -> None:
         super().__init__(threat)
         self.steps = steps
         self.perturbation = perturbation
         self.learning_rate = learning_rate
         self.line_search_points = line_search_points
+        self.farming_points = farming_points
+        self.farming_refine = farming_refine
 
     def craft(
         self, problem: AttackProblem, aggregator: Aggregator | Any | None, rng: np.random.Generator
     ) -> FloatArray:
         starts = starting_candidates(problem, rng)
-        with progress(len(starts) + self.line_search_points + 2 * self.steps, "blackbox attack", unit="fit") as bar:
+        farms = farming_budget(len(FARMING_RANKINGS), self.farming_points, self.farming_refine)
+        work = len(starts) + self.line_search_points + farms
+        with progress(work + 2 * self.steps, "blackbox attack", unit="fit") as bar:
             search = Search(problem, aggregator, bar=bar)
             for stage, values in starts.items():
                 search.evaluate(values, stage)
             if problem.known_slots.any():
                 line_search(search, self.line_search_points)
+                farming(search, farming_rankings(problem), self.farming_points, self.farming_refine)
                 self._spsa(search, rng)
         self.trace_ = search.trace
+        self.stage_ = search.best_stage
         return search.best()
 
     def _spsa(self, search: Search, rng: np.random.Generator) -> None:
         problem = search.problem
         span = problem.high - problem.low
-        values = search.best().copy()
+        values, origin = search.best().copy(), search.best_stage
         optimizer = ProjectedAdam(problem.low, problem.high, self.learning_rate, self.steps)
         for step in range(1, self.steps + 1):
             probe = self.perturbation / step**0.101 * span * rng.choice((-1.0, 1.0), size=problem.n_slots)
-            up = search.evaluate(values + probe, f"spsa {step}+")
-            down = search.evaluate(values - probe, f"spsa {step}-")
+            up = search.evaluate(values + probe, f"spsa {step}+ from {origin}")
+            down = search.evaluate(values - probe, f"spsa {step}- from {origin}")
             with np.errstate(divide="ignore", invalid="ignore"):
                 gradient = np.where(probe != 0, (up - down) / (2.0 * probe), 0.0)
             if not math.isfinite(up - down):

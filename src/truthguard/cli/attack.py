@@ -146,6 +146,8 @@ def _summary_lines(summary: dict[str, Any]) -> list[str]:
         f"weight      malicious workers hold {summary['malicious_weight_share']:.1%} of the total weight",
         f"deviation   estimates moved by {summary['deviation']:.4f} on average (|after - before|)",
     ]
+    if summary["stage"] != summary["attack"]:
+        lines.append(f"search      the best values came from the stage '{summary['stage']}'")
     if summary["before"] is not None:
         before, after = summary["before"], summary["after"]
         lines.append(

@@ -42,6 +42,7 @@ class AttackReport:
         relative_increase: ``(after.mae - before.mae) / before.mae`` (None without truth).
         deviation: Mean over tasks of ``|after - before|`` (what the attacker moved).
         objective: The attacker's own objective on what it knew (see ``Attack.objective_``).
+        stage: The stage of the attack's search that produced the values (see ``Attack.stage_``).
         seconds: Wall time of ``poison``.
     """
 
@@ -60,6 +61,7 @@ class AttackReport:
     relative_increase: float | None
     deviation: float
     objective: float
+    stage: str
     seconds: float
 
     def to_dict(self) -> dict[str, Any]:
@@ -127,6 +129,7 @@ def run_attack(
         relative_increase=increase,
         deviation=deviation(fit.truths_, clean.truths_),
         objective=attack.objective_,
+        stage=attack.stage_,
         seconds=seconds,
     )
     return report, poisoned
