@@ -52,11 +52,10 @@ class OptimizedAttack(Attack):
        values of :math:`\lambda`;
     3. reliability farming (:func:`~truthguard.attacks.search.farming`): every malicious worker copies the
        estimate except on its ``n`` most promising tasks, where it moves towards the far bound; ``n`` and the
-       step swept (``farming_points`` values of ``n``, ``farming_refine`` rounds of refinement), with two
-       rankings of the tasks: ``gap``, the distance from the estimate to the far bound, and ``gain``, the
-       first-order gain of pushing there (the gap times the derivative of the task's estimate with respect to
-       the malicious value, at the estimate-copying start). Neither always wins: on Emotion against GTM at
-       10 % the gap does (32.6 per task against 31.3), on Weather at 10 % the gain (4.46 against 3.58);
+       step swept (``farming_points`` values of ``n``, ``farming_refine`` rounds of refinement), under the
+       rankings of :func:`~truthguard.attacks.search.farming_rankings` and ``gain``, the first-order gain of
+       pushing a slot (its gap to the far bound times the derivative of its task's estimate with respect to
+       it, at the estimate-copying start);
     4. projected Adam ascent (``steps`` steps, step ``learning_rate`` of each task's range, cosine decay) from
        the best candidates of the ``restarts`` best stages, with exact gradients of the converged aggregator
        (implicit differentiation, :mod:`truthguard.attacks.differentiable`), evaluating every ``eval_every``

@@ -180,10 +180,9 @@ def farming(search: Search, rankings: Mapping[str, FloatArray], points: int, ref
     The sweep evaluates, for each ranking, ``points`` values of ``n`` spaced geometrically from 1 to the most
     slots any worker can push, with a full push (:math:`\lambda = 1`); then the best ranking's grid with the
     other steps of :data:`FARMING_STEPS`; then it refines the best ``n`` by ``refine`` rounds of bracketing
-    between its neighbours. Refining matters: against GTM the
-    objective grows with ``n`` up to a cliff where the malicious workers' estimated variance overtakes the
-    honest workers' and their weight collapses (Emotion, 10 %: 32.0 per task at n = 215, 13.8 at n = 220),
-    and the best ``n`` sits just before it.
+    between its neighbours. Refining matters: against GTM the objective grows with ``n`` up to a cliff where
+    the malicious workers' estimated variance overtakes the honest workers' and their weight collapses
+    (Emotion, 10 %: 32.0 per task at n = 215, 13.8 at n = 220), and the best ``n`` sits just before it.
     """
     problem = search.problem
     reference = problem.reference_per_slot()

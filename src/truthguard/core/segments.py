@@ -65,7 +65,7 @@ def segment_std(
     """Population standard deviation (ddof = 0) per segment, two-pass for accuracy.
 
     Segments whose standard deviation is not above ``floor`` (a constant segment, a single answer) get
-    ``fallback`` (1.0 unless given; it must be positive), so that dividing by the result is always safe.
+    ``fallback`` (1.0 unless given; when positive, dividing by the result is always safe).
     """
     xp = be.xp
     mean = segment_mean(be, values, segments, n_segments, counts)
