@@ -5,9 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from truthguard import Answers, InputError
-from truthguard.core.answers import DUPLICATE_POLICIES
+from truthguard.core.answers import DUPLICATE_POLICIES, _recode
 
 
 def frame(**columns: object) -> pd.DataFrame:
@@ -377,3 +379,25 @@ def test_default_weight_fills_workers_without_a_weight() -> None:
     # weighted median, weights 1, 0.5, 0.5 (total 2): the cumulative weight reaches half at a's 0 exactly,
     # so the minimisers are [0, 3] and the midpoint 1.5 is returned
     assert Median(weights=weights, default_weight=0.5).fit_predict(df).tolist() == [1.5]
+
+
+@given(codes=st.lists(st.integers(0, 40), min_size=1, max_size=200), extra=st.integers(0, 5))
+def test_recode_is_unique_with_inverse(codes: list[int], extra: int) -> None:
+    # The linear-time re-coding behind Answers.select must give exactly what np.unique gives (a sort).
+    array = np.asarray(codes, dtype=np.int64)
+    used, rank = _recode(array, int(array.max()) + 1 + extra)
+    expected_used, expected_rank = np.unique(array, return_inverse=True)
+    np.testing.assert_array_equal(used, expected_used)
+    np.testing.assert_array_equal(rank, expected_rank)
+    assert rank.dtype == np.int64
+
+
+def test_select_drops_unused_tasks_and_workers_and_keeps_order(toy_answers: pd.DataFrame) -> None:
+    answers = Answers.from_frame(toy_answers)
+    keep = answers.worker != answers.workers.get_loc("c")
+    keep &= answers.task != 0
+    kept = answers.select(keep)
+    assert "c" not in set(kept.workers) and answers.tasks[0] not in set(kept.tasks)
+    assert kept.n_answers == int(keep.sum())
+    frame, expected = kept.to_frame(), answers.to_frame()[keep].reset_index(drop=True)
+    pd.testing.assert_frame_equal(frame.reset_index(drop=True), expected, check_dtype=False)

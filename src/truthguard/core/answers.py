@@ -109,15 +109,9 @@ class Answers:
         """
         if not keep.any():
             raise InputError("no answer selected; keep at least one")
-        task_used, task = np.unique(self.task[keep], return_inverse=True)
-        worker_used, worker = np.unique(self.worker[keep], return_inverse=True)
-        return Answers(
-            self.tasks.take(task_used),
-            self.workers.take(worker_used),
-            task.astype(np.int64),
-            worker.astype(np.int64),
-            self.value[keep],
-        )
+        task_used, task = _recode(self.task[keep], self.n_tasks)
+        worker_used, worker = _recode(self.worker[keep], self.n_workers)
+        return Answers(self.tasks.take(task_used), self.workers.take(worker_used), task, worker, self.value[keep])
 
     # ------------------------------------------------------------------ construction
 
@@ -313,3 +307,13 @@ def _factorize(column: pd.Series) -> tuple[IntArray, pd.Index]:
     except TypeError:  # labels of mixed, unorderable types: keep first-appearance order
         codes, labels = pd.factorize(column, sort=False)
     return codes.astype(np.int64, copy=False), pd.Index(labels, name=None)
+
+
+def _recode(codes: IntArray, n_codes: int) -> tuple[IntArray, IntArray]:
+    """``np.unique(codes, return_inverse=True)`` for codes in ``[0, n_codes)``, in linear time (no sort).
+
+    Returns the codes in use, ascending, and each code's rank among them.
+    """
+    used = np.bincount(codes, minlength=n_codes) > 0
+    rank = np.cumsum(used, dtype=np.int64) - 1
+    return np.flatnonzero(used), rank[codes]
