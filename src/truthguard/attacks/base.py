@@ -32,7 +32,7 @@ class Attack(Configurable, ABC):
     all. After ``poison``, ``objective_`` is the attacker's objective (see
     :meth:`~truthguard.attacks.problem.AttackProblem.score`) of the values returned, computed on what the
     attacker knows with the converged aggregator (NaN when no aggregator was given), ``stage_`` the stage of
-    the search whose candidate was returned (e.g. ``"farm n=215 step=1"``; the attack's name for one-stage
+    the search whose candidate was returned (e.g. ``"farm gap n=219 step=1"``; the attack's name for one-stage
     attacks), and ``seconds_`` the wall time.
     """
 
