@@ -15,10 +15,9 @@ from truthguard.attacks.search import (
     FARMING_RANKINGS,
     ProjectedAdam,
     Search,
-    farming,
-    farming_budget,
+    explore,
+    explore_budget,
     farming_rankings,
-    line_search,
     starting_candidates,
 )
 from truthguard.attacks.threat import ThreatModel
@@ -105,15 +104,11 @@ class BlackBoxAttack(Attack):
         self, problem: AttackProblem, aggregator: Aggregator | Any | None, rng: np.random.Generator
     ) -> FloatArray:
         starts = starting_candidates(problem, rng)
-        farms = farming_budget(len(FARMING_RANKINGS), self.farming_points, self.farming_refine)
-        work = len(starts) + self.line_search_points + farms
+        points, refine = self.farming_points, self.farming_refine
+        work = explore_budget(starts, self.line_search_points, len(FARMING_RANKINGS), points, refine)
         with progress(work + 2 * self.steps, "blackbox attack", unit="fit") as bar:
             search = Search(problem, aggregator, bar=bar)
-            for stage, values in starts.items():
-                search.evaluate(values, stage)
-            if problem.known_slots.any():
-                line_search(search, self.line_search_points)
-                farming(search, farming_rankings(problem), self.farming_points, self.farming_refine)
+            if explore(search, starts, self.line_search_points, lambda: farming_rankings(problem), points, refine):
                 self._spsa(search, rng)
         self.trace_ = search.trace
         self.stage_ = search.best_stage

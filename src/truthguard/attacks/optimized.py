@@ -16,10 +16,9 @@ from truthguard.attacks.search import (
     FARMING_RANKINGS,
     ProjectedAdam,
     Search,
-    farming,
-    farming_budget,
+    explore,
+    explore_budget,
     farming_rankings,
-    line_search,
     starting_candidates,
 )
 from truthguard.attacks.threat import ThreatModel
@@ -135,22 +134,22 @@ class OptimizedAttack(Attack):
         assert aggregator is not None
         starts = starting_candidates(problem, rng)
         ascents = self.restarts * (self.steps + math.ceil(self.steps / self.eval_every)) if self.steps else 0
-        farms = farming_budget(len(FARMING_RANKINGS) + 1, self.farming_points, self.farming_refine)
-        work = len(starts) + self.line_search_points + farms
-        with progress(work + 1 + ascents, "optimized attack", unit="step") as bar:
+        points, refine = self.farming_points, self.farming_refine
+        # One ranking more than the black box (the gradient's), and one step to compute it.
+        work = explore_budget(starts, self.line_search_points, len(FARMING_RANKINGS) + 1, points, refine) + 1
+        with progress(work + ascents, "optimized attack", unit="step") as bar:
             search = Search(problem, aggregator, keep=self.restarts, bar=bar)
-            for stage, values in starts.items():
-                search.evaluate(values, stage)
-            if problem.known_slots.any():
-                line_search(search, self.line_search_points)
-                oracle = GradientOracle(problem, aggregator, self.unroll)
-                if self.farming_points:
-                    rankings = self._rankings(oracle)
-                    search.tick("farm ranking")
-                    farming(search, rankings, self.farming_points, self.farming_refine)
-                if self.steps and self.restarts:
-                    for _, stage, start, _ in list(search.leaders):
-                        self._ascend(search, oracle, start, stage)
+            oracle = GradientOracle(problem, aggregator, self.unroll)
+
+            def rankings() -> dict[str, FloatArray]:
+                ranked = self._rankings(oracle)
+                search.tick("farm ranking")
+                return ranked
+
+            explored = explore(search, starts, self.line_search_points, rankings, points, refine)
+            if explored and self.steps and self.restarts:
+                for score, stage, start, _ in list(search.leaders):
+                    self._ascend(search, oracle, start, stage, score)
         self.trace_ = search.trace
         self.stage_ = search.best_stage
         return search.best()
@@ -165,8 +164,9 @@ class OptimizedAttack(Attack):
         push[known] = oracle.push(reference[known], problem.reference)
         return farming_rankings(problem) | {"gain": (problem.far_bound() - reference) * push}
 
-    def _ascend(self, search: Search, oracle: GradientOracle, start: FloatArray, origin: str) -> None:
-        """Projected Adam from ``start``, safeguarded by the exact evaluations.
+    def _ascend(self, search: Search, oracle: GradientOracle, start: FloatArray, origin: str, score: float) -> None:
+        """Projected Adam from ``start`` (a candidate already evaluated: objective ``score``), safeguarded by the
+        exact evaluations.
 
         When an exact evaluation finds the objective below the best point of this ascent (a step crossed a
         cliff the local gradient cannot see, such as the farming cliff against GTM), the ascent returns to
@@ -177,7 +177,7 @@ class OptimizedAttack(Attack):
         values = start[known].copy()
         optimizer = ProjectedAdam(problem.low[known], problem.high[known], self.learning_rate, self.steps)
         estimate = problem.reference.copy()
-        best_score, best_values, best_estimate = search.evaluate(start, origin), values.copy(), estimate
+        best_score, best_values, best_estimate = score, values.copy(), estimate
         full = start.copy()
         for step in range(1, self.steps + 1):
             _, gradient, estimate = oracle(values, estimate)

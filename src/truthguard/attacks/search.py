@@ -9,7 +9,7 @@ the baselines on the attacker's objective.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +25,8 @@ __all__ = [
     "FARMING_STEPS",
     "ProjectedAdam",
     "Search",
+    "explore",
+    "explore_budget",
     "farming",
     "farming_budget",
     "farming_rankings",
@@ -231,6 +233,34 @@ def farming(search: Search, rankings: Mapping[str, FloatArray], points: int, ref
 def farming_budget(rankings: int, points: int, refine: int) -> int:
     """The most evaluations :func:`farming` makes (for a progress bar's total)."""
     return (rankings + len(FARMING_STEPS) - 1) * points + 2 * refine if points else 0
+
+
+def explore(
+    search: Search,
+    starts: Mapping[str, FloatArray],
+    line_points: int,
+    rankings: Callable[[], Mapping[str, FloatArray]],
+    farming_points: int,
+    farming_refine: int,
+) -> bool:
+    """The stages both search attacks run before their ascent: the baselines, the line search, farming.
+
+    ``rankings`` is called only when farming runs (the white-box attack's needs a gradient). Returns whether
+    the attacker knows any task, i.e. whether there is anything to ascend on.
+    """
+    for stage, values in starts.items():
+        search.evaluate(values, stage)
+    if not search.problem.known_slots.any():
+        return False
+    line_search(search, line_points)
+    if farming_points:
+        farming(search, rankings(), farming_points, farming_refine)
+    return True
+
+
+def explore_budget(starts: Mapping[str, FloatArray], line_points: int, rankings: int, points: int, refine: int) -> int:
+    """The most evaluations :func:`explore` makes (for a progress bar's total)."""
+    return len(starts) + line_points + farming_budget(rankings, points, refine)
 
 
 def _rank_within_workers(key: FloatArray, worker: npt.NDArray[np.int64], valid: npt.NDArray[np.bool_]) -> FloatArray:
