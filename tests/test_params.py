@@ -151,3 +151,37 @@ def test_malicious_workers_at_most_99_per_honest_one(kwargs: dict[str, Any], n_h
         ThreatModel(**kwargs).n_malicious_for(n_honest)
     assert ThreatModel(fraction=0.99).n_malicious_for(n_honest) == 3762
     assert ThreatModel(n_malicious=3762).n_malicious_for(n_honest) == 3762
+
+
+class _Wrapper(Mean):
+    """A minimal estimator holding another, as every defense does (``base=CRH()``)."""
+
+    _parameter_constraints = {"base": [Interval("integer")], "scale": [Interval("real")]}  # noqa: RUF012
+
+    def __init__(self, base: Any = None, scale: float = 1.0) -> None:
+        self.base = CRH() if base is None else base
+        self.scale = scale
+
+
+def test_nested_parameters_the_scikit_learn_way() -> None:
+    """``get_params(deep=True)`` names a nested estimator's parameters ``base__...``; ``set_params`` reaches them
+    and refuses unknown ones before setting anything; ``clone`` never shares the nested estimator."""
+    wrapper = _Wrapper(base=CRH(max_iter=7), scale=2.0)
+    deep = wrapper.get_params(deep=True)
+    assert deep["base__max_iter"] == 7 and deep["scale"] == 2.0 and isinstance(deep["base"], CRH)
+    assert set(wrapper.get_params(deep=False)) == {"base", "scale"}
+    assert set(deep) == {"base", "scale"} | {f"base__{k}" for k in CRH().get_params()}
+
+    wrapper.set_params(base__max_iter=9, scale=3.0)
+    assert wrapper.base.max_iter == 9 and wrapper.scale == 3.0
+    with pytest.raises(InputError, match="CRH has no parameter 'nope'"):
+        wrapper.set_params(scale=4.0, base__nope=1)
+    with pytest.raises(InputError, match="'scale' is not an estimator"):
+        wrapper.set_params(scale__x=1)
+    assert wrapper.scale == 3.0  # nothing set by the refused calls
+
+    copy = wrapper.clone()
+    assert copy.base is not wrapper.base and copy.base.get_params() == wrapper.base.get_params()
+    copy.set_params(base__max_iter=1)
+    assert wrapper.base.max_iter == 9
+    assert repr(wrapper) == "_Wrapper(base=CRH(max_iter=9), scale=3.0)"

@@ -94,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
     scores = evaluate(estimates, data.truth) if data.truth is not None and len(data.truth) else None
     summary: dict[str, Any] = {
         "method": aggregator.name,
-        "params": {k: v for k, v in aggregator.get_params().items() if k != "weights"},
+        "params": {k: v for k, v in aggregator.get_params(deep=False).items() if k != "weights"},
         "input": data.source,
         "n_tasks": data.answers.n_tasks,
         "n_workers": data.answers.n_workers,

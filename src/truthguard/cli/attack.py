@@ -128,7 +128,7 @@ def run(args: argparse.Namespace) -> int:
     report, poisoned = run_attack(data.answers, data.bounds, aggregator, attack, data.truth, random_state=seed)
     written = write_output(poisoned.to_frame(), args.output)
     summary = report.to_dict()
-    attack_params = {k: v for k, v in attack.get_params().items() if k != "threat"}
+    attack_params = {k: v for k, v in attack.get_params(deep=False).items() if k != "threat"}
     summary.update(input=data.source, seed=seed, output=written, attack_params=attack_params)
     emit_summary(summary, _summary_lines(summary), args.json, written)
     return 0

@@ -205,27 +205,60 @@ class Configurable:
         return {name: signature.parameters[name].default for name in cls._param_names()}
 
     def get_params(self, deep: bool = True) -> dict[str, Any]:
-        """Hyper-parameters as given to ``__init__`` (``deep`` is accepted for scikit-learn compatibility)."""
-        return {name: getattr(self, name) for name in self._param_names()}
+        """Hyper-parameters as given to ``__init__``; with ``deep``, also those of nested estimators.
+
+        A nested estimator's parameters are named ``<parameter>__<its parameter>`` (scikit-learn's convention),
+        e.g. ``base__max_iter`` for a defense wrapping ``base=CRH()``.
+        """
+        params = {name: getattr(self, name) for name in self._param_names()}
+        if deep:
+            for name, value in list(params.items()):
+                if isinstance(value, Configurable):
+                    params.update({f"{name}__{key}": inner for key, inner in value.get_params(deep=True).items()})
+        return params
 
     def set_params(self, **params: Any) -> Self:
-        """Set hyper-parameters by name; unknown names raise :class:`~truthguard.errors.InputError`."""
-        valid = self._param_names()
+        """Set hyper-parameters by name, nested ones as ``<parameter>__<its parameter>``.
+
+        Unknown names raise :class:`~truthguard.errors.InputError` before anything is set.
+        """
+        self._refuse_unknown(params)
+        nested: dict[str, dict[str, Any]] = {}
         for key, value in params.items():
-            if key not in valid:
-                raise InputError(
-                    f"{type(self).__name__} has no parameter {key!r}; valid parameters: {', '.join(valid) or 'none'}"
-                )
-            setattr(self, key, value)
+            name, _, inner = key.partition("__")
+            if inner:
+                nested.setdefault(name, {})[inner] = value
+            else:
+                setattr(self, key, value)
+        for name, inner_params in nested.items():
+            getattr(self, name).set_params(**inner_params)
         return self
 
+    def _refuse_unknown(self, params: Mapping[str, Any]) -> None:
+        valid = self._param_names()
+        for key in params:
+            name, _, inner = key.partition("__")
+            if name not in valid:
+                raise InputError(
+                    f"{type(self).__name__} has no parameter {name!r}; valid parameters: {', '.join(valid) or 'none'}"
+                )
+            if inner:
+                # The value being set in the same call, if any, is the estimator its nested names refer to.
+                owner = params.get(name, getattr(self, name))
+                if not isinstance(owner, Configurable):
+                    raise InputError(
+                        f"{type(self).__name__} parameter {name!r} is not an estimator, so {key!r} names nothing"
+                    )
+                owner._refuse_unknown({inner: None})
+
     def clone(self) -> Self:
-        """An unfitted copy with the same hyper-parameters."""
-        return type(self)(**self.get_params())
+        """An unfitted copy with the same hyper-parameters; nested estimators are cloned too (never shared)."""
+        params = self.get_params(deep=False)
+        return type(self)(**{k: v.clone() if isinstance(v, Configurable) else v for k, v in params.items()})
 
     def _validate_params(self) -> None:
         """Raise :class:`~truthguard.errors.InputError` for an invalid hyper-parameter (called before work)."""
-        check_params(type(self).__name__, self.get_params(), self._parameter_constraints)
+        check_params(type(self).__name__, self.get_params(deep=False), self._parameter_constraints)
         self._check_params()
 
     def _check_params(self) -> None:
@@ -243,7 +276,9 @@ class Configurable:
     def __repr__(self) -> str:
         defaults = self.param_defaults()
         shown = [
-            f"{k}={v!r}" for k, v in self.get_params().items() if not _same(defaults.get(k, inspect.Parameter.empty), v)
+            f"{k}={v!r}"
+            for k, v in self.get_params(deep=False).items()
+            if not _same(defaults.get(k, inspect.Parameter.empty), v)
         ]
         return f"{type(self).__name__}({', '.join(shown)})"
 
