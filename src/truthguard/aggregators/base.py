@@ -64,6 +64,11 @@ class Aggregator(Configurable, ABC):
     name: ClassVar[str]
     #: One-line description for ``truthguard methods``.
     summary: ClassVar[str]
+    #: Whether JAX can differentiate the estimate with respect to the answers
+    #: (:mod:`truthguard.aggregators.differentiable`): true of methods written on the array backend
+    #: (``_estimate``, or ``_prepare`` and ``_iterate``); a class with other code in its fit says False, and the
+    #: optimised attack then points to the black-box attack.
+    differentiable: ClassVar[bool] = True
 
     truths_: pd.Series
     weights_: pd.Series

@@ -97,7 +97,9 @@ class Median(_FixedWeights):
 
     def _estimate(self, be: ArrayBackend, claims: Claims, worker_weights: Array) -> Array:
         per_answer = None if self.weights is None else worker_weights[claims.worker]
-        return segment_weighted_median(be, claims.value, per_answer, claims.task, claims.n_tasks)
+        return segment_weighted_median(
+            be, claims.value, per_answer, claims.task, claims.n_tasks, claims.value_order(be)
+        )
 
 
 class TrimmedMean(Aggregator):
@@ -127,4 +129,6 @@ class TrimmedMean(Aggregator):
         self.trim = trim
 
     def _estimate(self, be: ArrayBackend, claims: Claims, worker_weights: Array) -> Array:
-        return segment_trimmed_mean(be, claims.value, claims.task, claims.n_tasks, float(self.trim))
+        return segment_trimmed_mean(
+            be, claims.value, claims.task, claims.n_tasks, float(self.trim), claims.value_order(be)
+        )

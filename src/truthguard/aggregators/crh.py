@@ -12,7 +12,6 @@ from truthguard.core.params import Constraint, Options
 from truthguard.core.segments import (
     overall_std,
     segment_mean,
-    segment_order,
     segment_std,
     segment_weighted_mean,
     segment_weighted_median,
@@ -114,7 +113,7 @@ class CRH(IterativeAggregator):
         std = segment_std(be, claims.value, claims.task, claims.n_tasks, claims.task_counts, fallback=overall)
         mean = segment_mean(be, claims.value, claims.task, claims.n_tasks, claims.task_counts)
         needs_order = self.loss == "absolute" or self.init == "median"
-        order = segment_order(be, claims.value, claims.task, claims.n_tasks) if needs_order else None
+        order = claims.value_order(be) if needs_order else None
         return _Prep(
             inverse_std=(1.0 / std)[claims.task],
             # (x - x*)^2 / std is about std per answer, |x - x*| / std about 1: epsilon in the distances' unit.

@@ -77,6 +77,7 @@ class _Prep:
     effective: Array  # a_i per worker
     floor: Array  # c: the variance guard, a fixed fraction of the answers' variance
     mean: Array  # plain per-task mean in the working scale
+    order: Array | None  # answers by task then value (also the order of the working values), when needed
 
 
 @dataclass(frozen=True)
@@ -104,8 +105,10 @@ class _InverseVariance(IterativeAggregator):
         xp = be.xp
         prior = self._prior()
         values = claims.value
+        # One sort serves the centre and the initial truths: standardising is increasing within each task.
+        order = claims.value_order(be) if prior.standardize or self.init == "median" else None
         if prior.standardize:
-            center = segment_weighted_median(be, values, None, claims.task, claims.n_tasks)
+            center = segment_weighted_median(be, values, None, claims.task, claims.n_tasks, order)
             scale = segment_std(be, values, claims.task, claims.n_tasks, claims.task_counts)
             values = (values - center[claims.task]) / scale[claims.task]
         else:
@@ -120,12 +123,13 @@ class _InverseVariance(IterativeAggregator):
             effective=xp.asarray(effective),
             floor=1e-10 * spread * spread,
             mean=segment_mean(be, values, claims.task, claims.n_tasks, claims.task_counts),
+            order=order,
         )
 
     def _initial_truths(self, be: ArrayBackend, claims: Claims, prep: _Prep) -> Array:
         if self.init == "mean":
             return prep.mean
-        return segment_weighted_median(be, prep.values, None, claims.task, claims.n_tasks)
+        return segment_weighted_median(be, prep.values, None, claims.task, claims.n_tasks, prep.order)
 
     def _weight_step(self, be: ArrayBackend, claims: Claims, prep: _Prep, truths: Array) -> Step:
         xp = be.xp

@@ -10,7 +10,7 @@ import numpy.typing as npt
 
 from truthguard.aggregators.base import Aggregator
 from truthguard.attacks.base import Attack
-from truthguard.attacks.differentiable import GradientOracle
+from truthguard.attacks.oracle import GradientOracle
 from truthguard.attacks.problem import AttackProblem
 from truthguard.attacks.search import (
     FARMING_RANKINGS,
@@ -57,7 +57,7 @@ class OptimizedAttack(Attack):
        it, at the estimate-copying start);
     4. projected Adam ascent (``steps`` steps, step ``learning_rate`` of each task's range, cosine decay) from
        the best candidates of the ``restarts`` best stages, with exact gradients of the converged aggregator
-       (implicit differentiation, :mod:`truthguard.attacks.differentiable`), evaluating every ``eval_every``
+       (implicit differentiation, :mod:`truthguard.aggregators.differentiable`), evaluating every ``eval_every``
        steps.
 
     Every candidate is evaluated with the converged aggregator on what the attacker knows, and the best is

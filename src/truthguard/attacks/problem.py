@@ -23,6 +23,7 @@ from truthguard.aggregators.basic import Median
 from truthguard.attacks.threat import ThreatModel, round_half_up
 from truthguard.core.answers import Answers
 from truthguard.core.bounds import Bounds
+from truthguard.core.goals import Goal
 from truthguard.core.labels import align_to_labels, show, unknown_labels
 from truthguard.core.resources import check_memory
 from truthguard.core.sampling import sample_distinct
@@ -212,12 +213,14 @@ class AttackProblem:
         """``aggregator``'s estimate per view task on ``answers`` (a view with or without malicious answers)."""
         return _estimate(aggregator, answers, self.view.tasks)
 
+    @property
+    def goal(self) -> Goal:
+        """The attacker's goal on the view's tasks (deviation from ``reference``, or ``targets``)."""
+        return Goal(self.threat.goal, self.reference, self.targets)
+
     def score(self, estimate: FloatArray) -> float:
         """The attacker's objective for an estimate per view task (larger is better for the attacker)."""
-        if self.threat.goal == "targeted":
-            aimed = ~np.isnan(self.targets)
-            return -float(np.sum(np.abs(estimate[aimed] - self.targets[aimed])))
-        return float(np.sum(np.abs(estimate - self.reference)))
+        return float(self.goal.score(np, estimate))
 
     def objective(self, aggregator: Aggregator | Any, values: FloatArray) -> float:
         """The attacker's objective for malicious ``values`` (one per slot), with the converged aggregator.
@@ -247,26 +250,23 @@ class AttackProblem:
         """Each slot's target (NaN where its task has none)."""
         return self._per_slot(self.targets, np.full(self.n_slots, np.nan))
 
+    def _slot_goal(self) -> Goal:
+        """The goal read at each slot's task (unknown tasks: the bounds' midpoint, no target)."""
+        return Goal(self.threat.goal, self.reference_per_slot(), self.target_per_slot())
+
     def far_bound(self) -> FloatArray:
-        """Per slot, the bound farthest from the reference estimate (towards the target, if targeted).
+        """Per slot, the bound the goal gains most by pushing towards (:meth:`Goal.upward`): the one farthest
+        from the reference estimate, or beyond the target.
 
         Slots on tasks the attacker does not know get the upper bound.
         """
-        reference = self.reference_per_slot()
-        up = reference < 0.5 * (self.low + self.high)
-        if self.threat.goal == "targeted":
-            target = self.target_per_slot()
-            aimed = ~np.isnan(target)
-            up[aimed] = target[aimed] > reference[aimed]
+        up = self._slot_goal().upward(self.low, self.high)
         up[~self.known_slots] = True
         return np.where(up, self.high, self.low)
 
     def pushed(self) -> BoolArray:
-        """Per slot, whether the goal wants its value moved: every slot for deviation; for a targeted goal
-        only slots on target tasks (elsewhere the attacker gains most by agreeing with the estimate)."""
-        if self.threat.goal == "targeted":
-            return ~np.isnan(self.target_per_slot())
-        return np.ones(self.n_slots, dtype=bool)
+        """Per slot, whether the goal wants its value moved (:meth:`Goal.wanted`)."""
+        return self._slot_goal().wanted()
 
     def poisoned(self, values: FloatArray) -> PoisonedAnswers:
         """The full poisoned answers for ``values`` (one per slot; unknown slots as given)."""

@@ -9,6 +9,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from truthguard.core.goals import GOALS, GoalKind
 from truthguard.core.labels import show
 from truthguard.core.params import NONE, Constraint, InstanceOf, Interval, Options, check_params
 from truthguard.errors import InputError
@@ -16,9 +17,7 @@ from truthguard.errors import InputError
 __all__ = ["GOALS", "KNOWLEDGE", "MAX_FRACTION", "ThreatModel", "round_half_up"]
 
 Knowledge = Literal["full", "partial"]
-Goal = Literal["deviation", "targeted"]
 KNOWLEDGE: tuple[Knowledge, ...] = ("full", "partial")
-GOALS: tuple[Goal, ...] = ("deviation", "targeted")
 
 
 def round_half_up(value: Fraction | float) -> int:
@@ -87,7 +86,7 @@ class ThreatModel:
     tasks_per_worker: int | Literal["mean"] | None = None
     knowledge: Knowledge = "full"
     known_fraction: float = 0.5
-    goal: Goal = "deviation"
+    goal: GoalKind = "deviation"
     targets: pd.Series | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from truthguard.core.answers import Answers
-from truthguard.core.backend import Array
+from truthguard.core.backend import Array, ArrayBackend
 
 __all__ = ["Claims"]
 
@@ -24,6 +24,9 @@ class Claims:
         n_workers: Number of worker codes.
         task_counts: Answers per task (float).
         worker_counts: Answers per worker (float).
+        order: The permutation sorting the answers by task, then value (ties in answer order), when it is
+            already known; :meth:`value_order` computes it otherwise. Differentiation supplies it from NumPy: a
+            permutation has no derivative, and sorting on the host is exact and fast.
     """
 
     task: Array
@@ -33,6 +36,7 @@ class Claims:
     n_workers: int
     task_counts: Array
     worker_counts: Array
+    order: Array | None = None
 
     @classmethod
     def from_answers(cls, answers: Answers) -> Claims:
@@ -48,5 +52,15 @@ class Claims:
         )
 
     def with_values(self, value: Array) -> Claims:
-        """The same claims with other values (e.g. an attacker's candidate)."""
-        return replace(self, value=value)
+        """The same claims with other values (e.g. an attacker's candidate); the value order is forgotten."""
+        return replace(self, value=value, order=None)
+
+    def value_order(self, be: ArrayBackend) -> Array:
+        """The permutation sorting the answers by task, then value (``order`` when given).
+
+        Every per-task order statistic (median, weighted median, trimmed mean) of the values, or of any
+        per-task increasing transform of them (standardised values), reads it.
+        """
+        if self.order is not None:
+            return self.order
+        return be.segment_argsort(self.value, self.task, self.n_tasks)
