@@ -31,7 +31,7 @@ from truthguard.core.params import Configurable, Constraint, Interval, Options
 from truthguard.core.segments import overall_std
 from truthguard.errors import DominatedEstimateWarning, InputError, NumericalError
 
-__all__ = ["Aggregator", "IterativeAggregator", "Step", "check_aggregator", "resolve_worker_weights"]
+__all__ = ["Aggregator", "IterativeAggregator", "Step", "require_aggregator", "resolve_worker_weights"]
 
 INITIALISATIONS = ("median", "mean")
 
@@ -266,7 +266,7 @@ def _working_exponent(values: np.ndarray[Any, Any]) -> int:
     return exponent if abs(exponent) > _SAFE_EXPONENT else 0
 
 
-def check_aggregator(aggregator: Any, *, foreign: bool = False) -> None:
+def require_aggregator(aggregator: Any, *, foreign: bool = False) -> None:
     """Raise :class:`~truthguard.errors.InputError` unless ``aggregator`` is an aggregator object.
 
     With ``foreign=True`` any object with a ``fit_predict`` method is accepted too (the black-box attack's

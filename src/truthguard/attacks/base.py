@@ -10,7 +10,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from truthguard.aggregators.base import Aggregator, check_aggregator
+from truthguard.aggregators.base import Aggregator, require_aggregator
 from truthguard.attacks.problem import AttackProblem, PoisonedAnswers
 from truthguard.attacks.threat import ThreatModel
 from truthguard.core.answers import Answers
@@ -77,7 +77,7 @@ class Attack(Configurable, ABC):
             if self.needs_aggregator:
                 raise InputError(f"{type(self).__name__} needs the aggregator under attack; pass aggregator=...")
         else:
-            check_aggregator(aggregator, foreign=True)
+            require_aggregator(aggregator, foreign=True)
         self._validate_params()
         rng = as_generator(random_state)
         honest = Answers.coerce(answers)

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from truthguard.aggregators.base import Aggregator, check_aggregator
+from truthguard.aggregators.base import Aggregator, require_aggregator
 from truthguard.attacks.base import Attack
 from truthguard.attacks.problem import PoisonedAnswers
 from truthguard.attacks.threat import ThreatModel
@@ -93,7 +93,7 @@ def run_attack(
         >>> report.n_malicious, report.after.mae > report.before.mae
         (5, True)
     """
-    check_aggregator(aggregator)  # the report needs its name, clone and weights, not only fit_predict
+    require_aggregator(aggregator)  # the report needs its name, clone and weights, not only fit_predict
     if not isinstance(attack, Attack):
         raise InputError(f"attack must be an attack object, e.g. OptimizedAttack(); got {type(attack).__name__}")
     honest = Answers.coerce(answers)
