@@ -235,9 +235,13 @@ class IterativeAggregator(Aggregator):
         return self._truth_step(be, claims, prep, step.weights), step
 
     def _fit(self, answers: Answers) -> _Fit:
-        be = NUMPY
         claims = Claims.from_answers(answers)
-        prep = self._prepare(be, claims)
+        fit, _ = self._solve(NUMPY, claims, self._prepare(NUMPY, claims))
+        return fit
+
+    def _solve(self, be: ArrayBackend, claims: Claims, prep: Any) -> tuple[_Fit, Array]:
+        """Iterate from the initial truths to convergence: the fit, and the final truths in the working scale
+        (what methods built on this one, such as defenses, continue from)."""
         truths = self._initial_truths(be, claims, prep)
         estimate = self._output(be, claims, prep, truths)
         threshold = self.tol * float(overall_std(be, claims.value))
@@ -252,7 +256,7 @@ class IterativeAggregator(Aggregator):
             if float(np.max(np.abs(estimate - previous))) <= threshold:
                 converged = True
                 break
-        return _Fit(np.asarray(estimate), np.asarray(weights), len(history), converged, history)
+        return _Fit(np.asarray(estimate), np.asarray(weights), len(history), converged, history), truths
 
 
 #: Answers whose largest magnitude has a binary exponent beyond this are rescaled before the arithmetic.
