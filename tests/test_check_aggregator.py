@@ -7,12 +7,18 @@ from typing import Any
 import numpy as np
 import pytest
 
-from truthguard.aggregators import AGGREGATORS, CRH, Aggregator, Mean
+from truthguard.aggregators import AGGREGATORS, CRH, GTM, Aggregator, Mean
 from truthguard.core.backend import Array, ArrayBackend
 from truthguard.core.claims import Claims
+from truthguard.defenses import MWA
 from truthguard.testing import CHECKS, check_aggregator
 
-INSTANCES = {name: cls() for name, cls in AGGREGATORS.items()} | {"crh-absolute": CRH(loss="absolute")}
+INSTANCES = {name: cls() for name, cls in AGGREGATORS.items()} | {
+    "crh-absolute": CRH(loss="absolute"),
+    "mwa": MWA(),
+    "mwa-gtm-3-partitions": MWA(base=GTM(), n_groups=3, n_partitions=3),
+    "mwa-mean-of-partitions": MWA(n_partitions=2, combine="mean"),
+}
 
 
 @pytest.mark.parametrize("check", list(CHECKS))

@@ -70,16 +70,19 @@ def jax_backend() -> Iterator[tuple[ArrayBackend, Any]]:
 
 
 def _fields(prep: Any) -> Any:
-    """An aggregator's per-fit constants as a pytree JAX can differentiate (a dict of a dataclass's fields)."""
-    if dataclasses.is_dataclass(prep):
-        return {field.name: getattr(prep, field.name) for field in dataclasses.fields(prep)}
+    """An aggregator's per-fit constants as a pytree JAX can differentiate: dataclasses (nested ones too, such
+    as a defense's constants holding its base method's) become dicts of their fields."""
+    if dataclasses.is_dataclass(prep) and not isinstance(prep, type):
+        return {field.name: _fields(getattr(prep, field.name)) for field in dataclasses.fields(prep)}
     return prep
 
 
-def _rebuilder(kind: type) -> Callable[[Any], Any]:
-    """The inverse of :func:`_fields` for constants of type ``kind``."""
-    if dataclasses.is_dataclass(kind):
-        return lambda fields: kind(**fields)
+def _rebuilder(example: Any) -> Callable[[Any], Any]:
+    """The inverse of :func:`_fields` for constants shaped like ``example``."""
+    if dataclasses.is_dataclass(example) and not isinstance(example, type):
+        kind = type(example)
+        inner = {field.name: _rebuilder(getattr(example, field.name)) for field in dataclasses.fields(example)}
+        return lambda fields: kind(**{name: rebuild(fields[name]) for name, rebuild in inner.items()})
     return lambda fields: fields
 
 
@@ -166,15 +169,15 @@ class DifferentiableFit:
                 (value, estimate), gradient = jax.value_and_grad(direct, has_aux=True)(values)
                 return value, gradient[arrays["positions"]], estimate
 
-            kinds: list[type] = []
+            examples: list[Any] = []
 
             def prepare(values: Array) -> Any:
                 prep = aggregator._prepare(be, claims(values))
-                kinds.append(type(prep))
+                examples.append(prep)
                 return _fields(prep)
 
             fields, prep_pullback = jax.vjp(prepare, values)
-            rebuild = _rebuilder(kinds[0])
+            rebuild = _rebuilder(examples[0])
 
             def step(truths: Array, theta: tuple[Array, Any]) -> Array:
                 return aggregator._iterate(be, claims(theta[0]), rebuild(theta[1]), truths)[0]

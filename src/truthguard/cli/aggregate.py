@@ -9,9 +9,11 @@ from typing import Any
 from truthguard.aggregators.basic import Mean, Median
 from truthguard.aggregators.registry import AGGREGATORS, make_aggregator
 from truthguard.cli.common import (
+    add_defense_arguments,
     add_input_arguments,
     emit_summary,
     load_input,
+    make_defended,
     parse_assignments,
     recorded_warnings,
     write_output,
@@ -66,6 +68,7 @@ def add_parser(subparsers: Any) -> None:
         help="write the estimates (columns task, value) to this CSV/Parquet file, or - for stdout",
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object with the run's figures")
+    add_defense_arguments(parser, ("--defense", "aggregate with this defense around the method"))
     parser.set_defaults(run=run)
 
 
@@ -84,6 +87,8 @@ def run(args: argparse.Namespace) -> int:
         if not isinstance(aggregator, Mean | Median):
             raise InputError(f"--weights applies to the mean and median methods, not {args.method!r}")
         aggregator.set_params(weights=_worker_weights(args.weights))
+    method = aggregator
+    aggregator = make_defended(args.defense, method, args)
     data = load_input(args)
     started = time.perf_counter()
     with recorded_warnings() as notes:
@@ -92,9 +97,13 @@ def run(args: argparse.Namespace) -> int:
     estimates = aggregator.truths_
     written = write_output(estimates.reset_index(), args.output)
     scores = evaluate(estimates, data.truth) if data.truth is not None and len(data.truth) else None
+    defense = None
+    if aggregator is not method:
+        defense = {"name": aggregator.name, "params": _plain(aggregator.get_params(deep=False), skip="base")}
     summary: dict[str, Any] = {
-        "method": aggregator.name,
-        "params": {k: v for k, v in aggregator.get_params(deep=False).items() if k != "weights"},
+        "method": method.name,
+        "params": _plain(method.get_params(deep=False), skip="weights"),
+        "defense": defense,
         "input": data.source,
         "n_tasks": data.answers.n_tasks,
         "n_workers": data.answers.n_workers,
@@ -112,9 +121,14 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _plain(params: dict[str, Any], skip: str) -> dict[str, Any]:
+    return {k: v for k, v in params.items() if k != skip}
+
+
 def _summary_lines(summary: dict[str, Any]) -> list[str]:
+    defense = summary["defense"]
     lines = [
-        f"method      {summary['method']}",
+        f"method      {summary['method']}" + (f" inside the defense {defense['name']}" if defense else ""),
         f"input       {summary['input']}: {summary['n_answers']:,} answers, {summary['n_workers']:,} workers, "
         f"{summary['n_tasks']:,} tasks",
         f"iterations  {summary['n_iter']} ({'converged' if summary['converged'] else 'not converged'}) "

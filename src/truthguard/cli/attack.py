@@ -8,7 +8,15 @@ from typing import Any
 from truthguard.aggregators.registry import AGGREGATORS, make_aggregator
 from truthguard.attacks.registry import ATTACKS, make_attack
 from truthguard.attacks.threat import GOALS, KNOWLEDGE, ThreatModel
-from truthguard.cli.common import add_input_arguments, emit_summary, load_input, parse_assignments, write_output
+from truthguard.cli.common import (
+    add_defense_arguments,
+    add_input_arguments,
+    emit_summary,
+    load_input,
+    make_defended,
+    parse_assignments,
+    write_output,
+)
 from truthguard.core.io import read_targets
 from truthguard.errors import InputError
 from truthguard.experiments.evaluate import run_attack
@@ -95,6 +103,11 @@ def add_parser(subparsers: Any) -> None:
         help="write the poisoned answers (task, worker, value, malicious) to CSV/Parquet, or -",
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object with the run's figures")
+    add_defense_arguments(
+        parser,
+        ("--defense", "attack the target inside this defense (an adaptive attack)"),
+        ("--evaluate-defense", "craft the attack against the target, measure it under this defense (transfer)"),
+    )
     parser.set_defaults(run=run)
 
 
@@ -108,7 +121,9 @@ def _tasks_per_worker(text: str | None) -> int | str | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    aggregator = make_aggregator(args.target, **parse_assignments(args.param, "--param"))
+    target = make_aggregator(args.target, **parse_assignments(args.param, "--param"))
+    aggregator = make_defended(args.defense, target, args)
+    judge = make_defended(args.evaluate_defense, target, args) if args.evaluate_defense else None
     # Built before reading any data, so a bad name or parameter fails at once; the threat model comes later.
     attack = make_attack(args.attack, **parse_assignments(args.attack_param, "--attack-param"))
     data = load_input(args)
@@ -125,7 +140,9 @@ def run(args: argparse.Namespace) -> int:
         targets=targets,
     )
     seed = 0 if args.seed is None else args.seed
-    report, poisoned = run_attack(data.answers, data.bounds, aggregator, attack, data.truth, random_state=seed)
+    report, poisoned = run_attack(
+        data.answers, data.bounds, aggregator, attack, data.truth, random_state=seed, evaluate_with=judge
+    )
     written = write_output(poisoned.to_frame(), args.output)
     summary = report.to_dict()
     attack_params = {k: v for k, v in attack.get_params(deep=False).items() if k != "threat"}
@@ -138,7 +155,8 @@ def _summary_lines(summary: dict[str, Any]) -> list[str]:
     threat = summary["threat"]
     lines = [
         f"attack      {summary['attack']} against {summary['aggregator']} on {summary['input']} "
-        f"(seed {summary['seed']})",
+        f"(seed {summary['seed']})"
+        + (f", measured under {summary['evaluated_with']}" if summary["under_target"] is not None else ""),
         f"threat      {summary['n_malicious']} malicious + {summary['n_honest_workers']} honest workers, "
         f"{threat['knowledge']} knowledge, goal {threat['goal']}",
         f"answers     {summary['malicious_answer_share']:.1%} malicious overall; per task "
@@ -153,6 +171,12 @@ def _summary_lines(summary: dict[str, Any]) -> list[str]:
         lines.append(
             f"error       MAE {before['mae']:.4f} -> {after['mae']:.4f} ({summary['relative_increase']:+.1%}), "
             f"RMSE {before['rmse']:.4f} -> {after['rmse']:.4f}, over {before['n']:,} tasks with truth"
+        )
+    under = summary["under_target"]
+    if under is not None and under["before"] is not None:
+        lines.append(
+            f"under {summary['aggregator']:<5} MAE {under['before']['mae']:.4f} -> {under['after']['mae']:.4f}, "
+            f"deviation {under['deviation']:.4f} (the aggregator the attack was crafted against)"
         )
     lines.append(f"time        {summary['seconds']:.2f} s")
     if summary["output"] is None:

@@ -249,3 +249,47 @@ def _finite(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_finite(v) for v in value]
     return value
+
+
+def add_defense_arguments(parser: argparse.ArgumentParser, *options: tuple[str, str]) -> None:
+    """The defense options: ``options`` are (flag, help) pairs naming defenses (``--defense``, and for attacks
+    ``--evaluate-defense``), plus the defenses' own settings."""
+    from truthguard.defenses.registry import DEFENSES
+
+    group = parser.add_argument_group("defense")
+    for flag, text in options:
+        group.add_argument(flag, metavar="NAME", help=f"{text} ({', '.join(DEFENSES)}; see 'truthguard methods')")
+    group.add_argument(
+        "--groups", metavar="G", help="MWA: groups per task, or 'each' for one group per answer (default 5)"
+    )
+    group.add_argument(
+        "--defense-param",
+        action="append",
+        metavar="KEY=VALUE",
+        help="defense hyper-parameter, repeatable (e.g. n_partitions=5, weighted_median=true)",
+    )
+
+
+def make_defended(name: str | None, base: Any, args: argparse.Namespace) -> Any:
+    """``base`` wrapped in the defense ``name`` with the command line's defense settings; ``base`` itself when
+    ``name`` is None. Settings without any defense named on the command line are refused."""
+    from truthguard.defenses.registry import make_defense
+
+    params = parse_assignments(args.defense_param, "--defense-param")
+    if args.groups is not None:
+        params["n_groups"] = _groups(args.groups)
+    if params and not any(getattr(args, flag, None) for flag in ("defense", "evaluate_defense")):
+        raise InputError("--groups and --defense-param set a defense's hyper-parameters: add --defense NAME")
+    return base if name is None else make_defense(name, base.clone(), **params)
+
+
+def _groups(text: str) -> int | None:
+    if text == "each":
+        return None
+    try:
+        groups = int(text)
+    except ValueError:
+        groups = 0
+    if groups < 1:
+        raise InputError(f"--groups takes a positive integer or 'each'; got {text!r}")
+    return groups

@@ -8,14 +8,16 @@ from typing import Any
 from truthguard.aggregators.registry import describe_methods
 from truthguard.attacks.registry import ATTACKS
 from truthguard.cli.common import echo, emit_json
+from truthguard.defenses.registry import describe_defenses
 
 
 def add_parser(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "methods",
-        help="list the aggregation methods and attacks with their hyper-parameters",
+        help="list the aggregation methods, defenses and attacks with their hyper-parameters",
         description="Aggregation methods (for 'aggregate --method NAME' and 'attack --target NAME'; set a "
-        "hyper-parameter with -p KEY=VALUE) and attacks (for 'attack --attack NAME'; --attack-param KEY=VALUE).",
+        "hyper-parameter with -p KEY=VALUE), defenses around a method (--defense NAME; --defense-param "
+        "KEY=VALUE) and attacks (for 'attack --attack NAME'; --attack-param KEY=VALUE).",
         epilog="examples:\n  truthguard methods\n  truthguard methods --json",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -25,6 +27,7 @@ def add_parser(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     aggregators = [(i.name, i.cls.__name__, i.summary, i.params) for i in describe_methods()]
+    defenses = [(i.name, i.cls.__name__, i.summary, i.params) for i in describe_defenses()]
     attacks = [
         (name, cls.__name__, cls.summary, {k: v for k, v in cls.param_defaults().items() if k != "threat"})
         for name, cls in ATTACKS.items()
@@ -36,12 +39,12 @@ def run(args: argparse.Namespace) -> int:
                     {"name": n, "class": c, "summary": s, "params": {k: _plain(v) for k, v in p.items()}}
                     for n, c, s, p in rows
                 ]
-                for section, rows in (("methods", aggregators), ("attacks", attacks))
+                for section, rows in (("methods", aggregators), ("defenses", defenses), ("attacks", attacks))
             }
         )
         return 0
-    width = max(len(name) for name, *_ in aggregators + attacks)
-    for title, rows in (("aggregation methods", aggregators), ("attacks", attacks)):
+    width = max(len(name) for name, *_ in aggregators + defenses + attacks)
+    for title, rows in (("aggregation methods", aggregators), ("defenses", defenses), ("attacks", attacks)):
         echo(f"{title}:")
         for name, _, summary, params in rows:
             echo(f"  {name:<{width}}  {summary}")

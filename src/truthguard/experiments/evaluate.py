@@ -28,7 +28,9 @@ class AttackReport:
 
     Attributes:
         attack: The attack's registry name.
-        aggregator: The aggregator's registry name.
+        aggregator: The registry name of the aggregator the attack was crafted against.
+        evaluated_with: The registry name of the aggregator the estimates were measured with (the same one, or
+            a defense the attacker did not target: a transferred attack).
         threat: The threat model as plain values.
         n_honest_workers: Honest workers.
         n_malicious: Malicious workers added.
@@ -44,10 +46,14 @@ class AttackReport:
         objective: The attacker's own objective on what it knew (see ``Attack.objective_``).
         stage: The stage of the attack's search that produced the values (see ``Attack.stage_``).
         seconds: Wall time of ``poison``.
+        under_target: When measured with another aggregator than the one attacked (``evaluated_with``), the
+            same figures under the attacked one: ``before``, ``after`` (MAE/RMSE, None without truth) and
+            ``deviation``; None otherwise.
     """
 
     attack: str
     aggregator: str
+    evaluated_with: str
     threat: dict[str, Any]
     n_honest_workers: int
     n_malicious: int
@@ -63,12 +69,15 @@ class AttackReport:
     objective: float
     stage: str
     seconds: float
+    under_target: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain values, for JSON."""
         out = {k: getattr(self, k) for k in self.__dataclass_fields__}
         out["before"] = None if self.before is None else self.before.to_dict()
         out["after"] = None if self.after is None else self.after.to_dict()
+        if self.under_target is not None:
+            out["under_target"] = {k: v.to_dict() if isinstance(v, Scores) else v for k, v in self.under_target.items()}
         return out
 
 
@@ -79,8 +88,12 @@ def run_attack(
     attack: Attack,
     truth: pd.Series | None = None,
     random_state: RandomState = None,
+    evaluate_with: Aggregator | None = None,
 ) -> tuple[AttackReport, PoisonedAnswers]:
-    """Poison ``answers`` with ``attack`` against ``aggregator`` and compare its estimates before and after.
+    """Poison ``answers`` with ``attack`` against ``aggregator`` and compare the estimates before and after.
+
+    The estimates are those of ``evaluate_with`` when given (an attack crafted against one method, e.g. the
+    undefended CRH, measured under another, e.g. a defense: a transferred attack), else of ``aggregator``.
 
     Examples:
         >>> from truthguard.aggregators import CRH
@@ -94,14 +107,16 @@ def run_attack(
         (5, True)
     """
     require_aggregator(aggregator)  # the report needs its name, clone and weights, not only fit_predict
+    judge = aggregator if evaluate_with is None else evaluate_with
+    require_aggregator(judge)
     if not isinstance(attack, Attack):
         raise InputError(f"attack must be an attack object, e.g. OptimizedAttack(); got {type(attack).__name__}")
     honest = Answers.coerce(answers)
-    clean = aggregator.clone().fit(honest)
+    clean = judge.clone().fit(honest)
     started = time.perf_counter()
     poisoned = attack.poison(honest, bounds, aggregator, random_state=random_state)
     seconds = time.perf_counter() - started
-    fit = aggregator.clone().fit(poisoned.answers)
+    fit = judge.clone().fit(poisoned.answers)
     weights = fit.weights_.to_numpy()
     if weights.size and weights.max() > 0:
         weights = weights / weights.max()  # shares only: precisions near the largest double would overflow a sum
@@ -113,9 +128,20 @@ def run_attack(
     increase = None
     if before is not None and after is not None and before.mae > 0:
         increase = (after.mae - before.mae) / before.mae
+    under_target = None
+    if judge is not aggregator:
+        target_clean = aggregator.clone().fit(honest).truths_
+        target_fit = aggregator.clone().fit(poisoned.answers).truths_
+        known = truth if truth is not None and len(truth) else None
+        under_target = {
+            "before": evaluate(target_clean, known) if known is not None else None,
+            "after": evaluate(target_fit, known) if known is not None else None,
+            "deviation": deviation(target_fit, target_clean),
+        }
     report = AttackReport(
         attack=attack.name,
-        aggregator=aggregator.name,
+        aggregator=_label(aggregator),
+        evaluated_with=_label(judge),
         threat=(attack.threat or ThreatModel()).describe(),
         n_honest_workers=honest.n_workers,
         n_malicious=poisoned.n_malicious,
@@ -131,5 +157,12 @@ def run_attack(
         objective=attack.objective_,
         stage=attack.stage_,
         seconds=seconds,
+        under_target=under_target,
     )
     return report, poisoned
+
+
+def _label(aggregator: Aggregator) -> str:
+    """The registry name, with the base method of a defense: ``mwa(crh)``."""
+    base = aggregator.get_params(deep=False).get("base")
+    return f"{aggregator.name}({_label(base)})" if isinstance(base, Aggregator) else aggregator.name

@@ -1,0 +1,10 @@
+"""Defenses: aggregators that resist malicious workers, on the same estimator API as CRH or GTM.
+
+Every defense is an :class:`~truthguard.aggregators.Aggregator` (``fit`` gives ``truths_``, ``weights_``, …),
+so it can be compared, attacked and swept like any other method.
+"""
+
+from truthguard.defenses.mwa import MWA
+from truthguard.defenses.registry import DEFENSES, describe_defenses, make_defense
+
+__all__ = ["DEFENSES", "MWA", "describe_defenses", "make_defense"]
