@@ -239,10 +239,12 @@ class IterativeAggregator(Aggregator):
         fit, _ = self._solve(NUMPY, claims, self._prepare(NUMPY, claims))
         return fit
 
-    def _solve(self, be: ArrayBackend, claims: Claims, prep: Any) -> tuple[_Fit, Array]:
-        """Iterate from the initial truths to convergence: the fit, and the final truths in the working scale
-        (what methods built on this one, such as defenses, continue from)."""
-        truths = self._initial_truths(be, claims, prep)
+    def _solve(self, be: ArrayBackend, claims: Claims, prep: Any, start: Array | None = None) -> tuple[_Fit, Array]:
+        """Iterate to convergence from the initial truths, or from the estimates ``start`` (a warm start, e.g.
+        a fit on nearly the same answers): the fit, and the final truths in the working scale (what methods
+        built on this one, such as defenses, continue from)."""
+        warm = start is not None
+        truths = self._to_working(be, claims, prep, start) if warm else self._initial_truths(be, claims, prep)
         estimate = self._output(be, claims, prep, truths)
         threshold = self.tol * float(overall_std(be, claims.value))
         history: list[float] = []

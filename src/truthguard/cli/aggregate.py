@@ -19,6 +19,7 @@ from truthguard.cli.common import (
     write_output,
 )
 from truthguard.core.io import read_table
+from truthguard.defenses import MIE
 from truthguard.errors import InputError
 from truthguard.metrics import evaluate
 
@@ -68,7 +69,7 @@ def add_parser(subparsers: Any) -> None:
         help="write the estimates (columns task, value) to this CSV/Parquet file, or - for stdout",
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object with the run's figures")
-    add_defense_arguments(parser, ("--defense", "aggregate with this defense around the method"))
+    add_defense_arguments(parser, ("--defense", "aggregate with this defense around the method"), k=True)
     parser.set_defaults(run=run)
 
 
@@ -116,6 +117,8 @@ def run(args: argparse.Namespace) -> int:
     }
     if scores is not None:
         summary.update(mae=scores.mae, rmse=scores.rmse, n_truth=scores.n)
+    if isinstance(aggregator, MIE):
+        summary["removed"] = [v.item() if hasattr(v, "item") else v for v in aggregator.removed_]
     summary["objective_history"] = aggregator.objective_history_
     emit_summary(summary, _summary_lines(summary), args.json, written)
     return 0
@@ -139,6 +142,9 @@ def _summary_lines(summary: dict[str, Any]) -> list[str]:
             f"accuracy    MAE {summary['mae']:.4f}, RMSE {summary['rmse']:.4f} "
             f"over {summary['n_truth']:,} tasks with truth"
         )
+    if "removed" in summary:
+        shown = ", ".join(str(w) for w in summary["removed"][:10]) + (", ..." if len(summary["removed"]) > 10 else "")
+        lines.append(f"removed     {len(summary['removed'])} worker(s): {shown or 'none'}")
     if summary["output"] is None:
         lines.append("estimates   not saved (add -o OUT.csv to write them)")
     elif summary["output"] != "-":

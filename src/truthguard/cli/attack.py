@@ -122,8 +122,8 @@ def _tasks_per_worker(text: str | None) -> int | str | None:
 
 def run(args: argparse.Namespace) -> int:
     target = make_aggregator(args.target, **parse_assignments(args.param, "--param"))
-    aggregator = make_defended(args.defense, target, args)
-    judge = make_defended(args.evaluate_defense, target, args) if args.evaluate_defense else None
+    make_defended(args.defense, target, args)  # a bad defense name or setting fails before any data is read
+    make_defended(args.evaluate_defense, target, args)
     # Built before reading any data, so a bad name or parameter fails at once; the threat model comes later.
     attack = make_attack(args.attack, **parse_assignments(args.attack_param, "--attack-param"))
     data = load_input(args)
@@ -140,6 +140,10 @@ def run(args: argparse.Namespace) -> int:
         targets=targets,
     )
     seed = 0 if args.seed is None else args.seed
+    # A defense that needs the number of malicious workers (MIE) assumes the threat's: the server knows it.
+    k = attack.threat.n_malicious_for(data.answers.n_workers)
+    aggregator = make_defended(args.defense, target, args, n_malicious=k)
+    judge = make_defended(args.evaluate_defense, target, args, n_malicious=k) if args.evaluate_defense else None
     report, poisoned = run_attack(
         data.answers, data.bounds, aggregator, attack, data.truth, random_state=seed, evaluate_with=judge
     )

@@ -251,9 +251,10 @@ def _finite(value: Any) -> Any:
     return value
 
 
-def add_defense_arguments(parser: argparse.ArgumentParser, *options: tuple[str, str]) -> None:
+def add_defense_arguments(parser: argparse.ArgumentParser, *options: tuple[str, str], k: bool = False) -> None:
     """The defense options: ``options`` are (flag, help) pairs naming defenses (``--defense``, and for attacks
-    ``--evaluate-defense``), plus the defenses' own settings."""
+    ``--evaluate-defense``), plus the defenses' own settings; ``k`` adds ``--n-malicious`` for MIE (the attack
+    command has its own, the threat's, which MIE then assumes)."""
     from truthguard.defenses.registry import DEFENSES
 
     group = parser.add_argument_group("defense")
@@ -262,6 +263,10 @@ def add_defense_arguments(parser: argparse.ArgumentParser, *options: tuple[str, 
     group.add_argument(
         "--groups", metavar="G", help="MWA: groups per task, or 'each' for one group per answer (default 5)"
     )
+    if k:
+        group.add_argument(
+            "--n-malicious", dest="k_for_defense", type=int, metavar="K", help="MIE: how many workers to remove"
+        )
     group.add_argument(
         "--defense-param",
         action="append",
@@ -270,17 +275,27 @@ def add_defense_arguments(parser: argparse.ArgumentParser, *options: tuple[str, 
     )
 
 
-def make_defended(name: str | None, base: Any, args: argparse.Namespace) -> Any:
+def make_defended(name: str | None, base: Any, args: argparse.Namespace, **assumed: Any) -> Any:
     """``base`` wrapped in the defense ``name`` with the command line's defense settings; ``base`` itself when
-    ``name`` is None. Settings without any defense named on the command line are refused."""
-    from truthguard.defenses.registry import make_defense
+    ``name`` is None. ``assumed`` are values the defense takes when it has such a parameter and the command
+    line did not set it (an attack's number of malicious workers, for MIE). Settings without any defense named
+    on the command line, or that the defense does not have, are refused."""
+    from truthguard.defenses.registry import DEFENSES, make_defense
 
     params = parse_assignments(args.defense_param, "--defense-param")
     if args.groups is not None:
         params["n_groups"] = _groups(args.groups)
+    if getattr(args, "k_for_defense", None) is not None:
+        params.setdefault("n_malicious", args.k_for_defense)
     if params and not any(getattr(args, flag, None) for flag in ("defense", "evaluate_defense")):
-        raise InputError("--groups and --defense-param set a defense's hyper-parameters: add --defense NAME")
-    return base if name is None else make_defense(name, base.clone(), **params)
+        raise InputError(
+            "--groups, --n-malicious and --defense-param set a defense's hyper-parameters: add --defense NAME"
+        )
+    if name is None:
+        return base
+    names = DEFENSES[name.lower()]._param_names() if name.lower() in DEFENSES else []
+    assumed = {key: value for key, value in assumed.items() if key in names and key not in params}
+    return make_defense(name, base.clone(), **assumed, **params)
 
 
 def _groups(text: str) -> int | None:

@@ -6,13 +6,14 @@ from typing import Any
 
 from truthguard.aggregators.base import Aggregator
 from truthguard.aggregators.registry import MethodInfo
+from truthguard.defenses.mie import MIE
 from truthguard.defenses.mwa import MWA
 from truthguard.errors import InputError
 
 __all__ = ["DEFENSES", "describe_defenses", "make_defense"]
 
 #: Every defense wraps a base method, given as its ``base`` hyper-parameter.
-DEFENSES: dict[str, type[Aggregator]] = {cls.name: cls for cls in (MWA,)}
+DEFENSES: dict[str, type[Aggregator]] = {cls.name: cls for cls in (MWA, MIE)}
 
 
 def make_defense(name: str, base: Aggregator, **params: Any) -> Aggregator:

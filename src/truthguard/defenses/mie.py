@@ -1,0 +1,245 @@
+"""Maximize influence of estimation (MIE): the second defense of Fang et al. (WWW 2021)."""
+
+from __future__ import annotations
+
+import itertools
+import math
+from typing import ClassVar
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from truthguard.aggregators.base import Aggregator, IterativeAggregator, _Fit
+from truthguard.aggregators.crh import CRH
+from truthguard.core.answers import Answers
+from truthguard.core.backend import NUMPY
+from truthguard.core.claims import Claims
+from truthguard.core.goals import Goal
+from truthguard.core.params import NONE, Constraint, InstanceOf, Interval, Options
+from truthguard.core.segments import segment_weighted_mean
+from truthguard.errors import InputError
+
+__all__ = ["MIE"]
+
+FloatArray = npt.NDArray[np.float64]
+SEARCHES = ("greedy", "top", "exact")
+
+
+class MIE(Aggregator):
+    r"""Remove the workers whose removal moves the estimates the most, then aggregate the rest.
+
+    The server knows that an attack is under way, that the attacker's goal is to move the estimates
+    (deviation), and the number :math:`k` of malicious workers (or an upper bound). With :math:`\hat x(S)` the
+    base method's estimate without the workers :math:`S`, it looks for
+
+    .. math::
+        S^\star = \arg\max_{|S| = k} \; \sum_m \big| \hat x_m(S) - \hat x_m(\emptyset) \big|,
+
+    the set whose removal has the largest influence on the estimation (the deviation goal of
+    :class:`~truthguard.core.goals.Goal`), removes it and returns :math:`\hat x(S^\star)` (Fang, Sun, Li,
+    Wang, Gao, "Data Poisoning Attacks and Defenses to Crowdsourcing Systems", WWW 2021; the seed describes
+    the knowledge, paper-reconstruction §5.2 the reading implemented here).
+
+    Search (``search``): ``"greedy"`` (the default) removes one worker at a time, each time the one whose
+    removal moves the *current* estimate (without the workers removed so far) the most; ``"top"`` removes the
+    :math:`k` workers whose removal alone moves the estimate the most (one round of refits instead of
+    :math:`k`); ``"exact"`` evaluates
+    every set of :math:`k` workers against the estimate on all answers (at most ``exact_limit`` sets). The
+    literal set objective above has a flaw that the greedy rounds avoid: removing the honest workers who hold
+    the most weight hands the estimates to the attackers and so also moves them a lot. On Emotion at
+    f = 0.3 with matched load under the far-bound attack against CRH, greedy rounds measured from the
+    original estimate removed 0 of the 16 malicious workers (MAE 54.7, CRH alone 24.3), greedy rounds
+    measured from the current estimate remove 14 (MAE 12.9). Every evaluation is a fit of the base method
+    warm-started at the previous estimates, which converges in a few iterations. Against CRH the greedy
+    rounds may stop short of the last malicious worker: once the others are gone its far-off answers leave it
+    almost no weight, so removing it moves little, and an influential honest worker goes instead (harmless to
+    the estimates); ``"top"`` ranks every worker while all attackers are present. With
+    ``screen`` set, each greedy round refits only the ``screen`` workers of largest first-order influence:
+    removing worker :math:`i` from a weighted mean with weights held fixed moves task :math:`m` by
+    :math:`w_i (\hat x_m - x_i^m) / (W_m - w_i)`, one pass over the answers for all workers at once.
+
+    Choices where the paper is silent: a task left without answers keeps its estimate on all answers (there
+    is nothing else to go on); ``weights_`` are the base method's on the workers kept, 0 for those removed.
+    ``influence_`` is each worker's influence when removed alone (first round; the first-order value for
+    workers the screen did not refit), ``removed_`` the workers removed, in the order found.
+
+    Args:
+        base: The truth-discovery method (default ``CRH()``).
+        n_malicious: :math:`k`, the number of workers to remove (0: the base method).
+        search: ``"greedy"``, ``"top"`` or ``"exact"``.
+        exact_limit: Most sets the ``"exact"`` search may evaluate (beyond it: an error, before any fit).
+        screen: Workers refitted per greedy round (None: all).
+
+    Examples:
+        >>> from truthguard.aggregators import CRH
+        >>> from truthguard.attacks import MaximumAttack, ThreatModel
+        >>> from truthguard.datasets import make_synthetic
+        >>> from truthguard.defenses import MIE
+        >>> data = make_synthetic(n_tasks=100, n_workers=10, seed=0)
+        >>> poisoned = MaximumAttack(ThreatModel(n_malicious=2)).poison(data.answers, data.bounds, CRH(), 0)
+        >>> model = MIE(base=CRH(), n_malicious=2).fit(poisoned.answers)
+        >>> sorted(model.removed_) == sorted(poisoned.malicious_workers)
+        True
+    """
+
+    name = "mie"
+    summary = "defense (Fang et al. WWW 2021): remove the k workers of largest influence, aggregate the rest"
+    differentiable = False  # a discrete choice of workers: attack it with the black-box attack
+    _parameter_constraints: ClassVar[dict[str, list[Constraint]]] = {
+        "base": [InstanceOf(Aggregator, "an aggregator such as CRH() or GTM()")],
+        "n_malicious": [Interval("integer", 0, None)],
+        "search": [Options(SEARCHES)],
+        "exact_limit": [Interval("integer", 1, None)],
+        "screen": [Interval("integer", 1, None), NONE],
+    }
+
+    influence_: pd.Series
+    removed_: pd.Index
+
+    def __init__(
+        self,
+        base: Aggregator | None = None,
+        n_malicious: int = 1,
+        search: str = "greedy",
+        exact_limit: int = 500,
+        screen: int | None = None,
+    ) -> None:
+        self.base = CRH() if base is None else base
+        self.n_malicious = n_malicious
+        self.search = search
+        self.exact_limit = exact_limit
+        self.screen = screen
+
+    def _check_params(self) -> None:
+        self.base._validate_params()
+
+    def _weight_units(self) -> int:
+        return self.base._weight_units()
+
+    def _in_units(self, exponent: int) -> MIE:
+        scaled = self.base._in_units(exponent)
+        return self if scaled is self.base else self.clone().set_params(base=scaled)
+
+    def _fit(self, answers: Answers) -> _Fit:
+        k = int(self.n_malicious)
+        if k >= answers.n_workers:
+            raise InputError(
+                f"MIE n_malicious={k} would remove every one of the {answers.n_workers} workers; "
+                "give fewer (an upper bound on the malicious workers below the number of workers)"
+            )
+        n_sets = math.comb(answers.n_workers, k)
+        if self.search == "exact" and n_sets > int(self.exact_limit):
+            raise InputError(
+                f"MIE search='exact' would refit {n_sets:,} sets of {k} among {answers.n_workers} workers, more "
+                f"than exact_limit={self.exact_limit}; use search='greedy' or raise exact_limit"
+            )
+        full = self._refit(answers, np.ones(answers.n_workers, dtype=bool), None)
+        first_order = self._first_order(answers, full)
+        influence = first_order.copy()
+        removed: list[int] = []
+        keep = np.ones(answers.n_workers, dtype=bool)
+        current = full
+        if k and self.search == "exact":
+            goal = _deviation_from(full.truths)
+            best = -math.inf
+            for subset in itertools.combinations(range(answers.n_workers), k):
+                trial = np.ones(answers.n_workers, dtype=bool)
+                trial[list(subset)] = False
+                fit = self._refit(answers, trial, full.truths)
+                score = float(goal.score(np, fit.truths))
+                if k == 1:
+                    influence[subset[0]] = score
+                if score > best:
+                    best, removed, current = score, list(subset), fit
+        rounds = {"greedy": k, "top": min(k, 1), "exact": 0}[self.search]
+        for round_ in range(rounds):
+            # Each round's influence is measured from the current estimate (the workers removed so far gone).
+            scores, fits = self._round(answers, keep, current, first_order)
+            if round_ == 0:
+                influence[list(scores)] = list(scores.values())
+            chosen = max(scores, key=lambda worker: scores[worker])  # the first of equals: lowest code
+            keep[chosen] = False
+            removed.append(chosen)
+            current = fits[chosen]
+            if self.screen is not None:
+                first_order = self._first_order(answers.select(keep[answers.worker]), current, keep)
+        if self.search == "top" and k:
+            # The k workers of largest influence when removed alone, removed together.
+            removed = [int(w) for w in np.argsort(-influence, kind="stable")[:k]]
+            keep = np.ones(answers.n_workers, dtype=bool)
+            keep[removed] = False
+            current = self._refit(answers, keep, full.truths)
+        self.influence_ = pd.Series(influence, index=answers.workers.rename("worker"), name="influence")
+        self.removed_ = answers.workers[removed]
+        return current if removed else full
+
+    def _round(
+        self, answers: Answers, keep: npt.NDArray[np.bool_], current: _Fit, first_order: FloatArray
+    ) -> tuple[dict[int, float], dict[int, _Fit]]:
+        """Each candidate's influence (the move of the current estimate when it leaves too), and the best fit.
+
+        Candidates are the workers kept (the ``screen`` of largest first-order influence, when set); only the
+        fit of the most influential candidate is kept."""
+        goal = _deviation_from(current.truths)
+        candidates = np.flatnonzero(keep)
+        if self.screen is not None and len(candidates) > int(self.screen):
+            ranked = np.argsort(-first_order[candidates], kind="stable")
+            candidates = np.sort(candidates[ranked[: int(self.screen)]])
+        scores: dict[int, float] = {}
+        best: dict[int, _Fit] = {}
+        for worker in candidates:
+            trial = keep.copy()
+            trial[worker] = False
+            fit = self._refit(answers, trial, current.truths)
+            scores[int(worker)] = float(goal.score(np, fit.truths))
+            if not best or scores[int(worker)] > scores[next(iter(best))]:
+                best = {int(worker): fit}
+        return scores, best
+
+    def _refit(self, answers: Answers, keep: npt.NDArray[np.bool_], start: FloatArray | None) -> _Fit:
+        """The base method on the workers ``keep``, warm-started at ``start`` (estimates per task of
+        ``answers``); results mapped back to every task (those left without answers keep ``start``) and
+        every worker (weight 0 for those removed)."""
+        kept = keep[answers.worker]
+        subset = answers.select(kept)
+        present = np.bincount(answers.task[kept], minlength=answers.n_tasks) > 0
+        base = self.base
+        if isinstance(base, IterativeAggregator):
+            claims = Claims.from_answers(subset)
+            warm = None if start is None else start[present]
+            fit, _ = base._solve(NUMPY, claims, base._prepare(NUMPY, claims), warm)
+        else:
+            fit = base._fit(subset)
+        truths = np.array(start if start is not None else np.zeros(answers.n_tasks), dtype=np.float64)
+        truths[present] = fit.truths
+        weights = np.zeros(answers.n_workers)
+        weights[keep] = fit.weights
+        return _Fit(truths, weights, fit.n_iter, fit.converged, fit.history)
+
+    @staticmethod
+    def _first_order(answers: Answers, fit: _Fit, keep: npt.NDArray[np.bool_] | None = None) -> FloatArray:
+        r"""Each worker's first-order influence: :math:`\sum_{m \in M_i} |w_i (\hat x_m - x_i^m) / (W_m - w_i)|`,
+        the change of a weighted mean with fixed weights when worker :math:`i`'s answer leaves it (workers
+        removed already, ``keep`` false, score 0)."""
+        if keep is None:
+            keep = np.ones(answers.n_workers, dtype=bool)
+        codes = np.flatnonzero(keep)  # worker codes of ``answers`` in the full coding
+        weights = fit.weights[codes]
+        present = np.bincount(answers.task, minlength=answers.n_tasks)
+        per_answer = weights[answers.worker]
+        total = NUMPY.segment_sum(per_answer, answers.task, answers.n_tasks)
+        estimate = segment_weighted_mean(
+            NUMPY, answers.value, per_answer, answers.task, answers.n_tasks, np.zeros(len(present))
+        )
+        rest = total[answers.task] - per_answer
+        with np.errstate(divide="ignore", invalid="ignore"):
+            moved = np.where(rest > 0, per_answer * (estimate[answers.task] - answers.value) / rest, 0.0)
+        scores = np.zeros(len(keep))
+        scores[codes] = np.bincount(answers.worker, weights=np.abs(moved), minlength=len(codes))
+        return scores
+
+
+def _deviation_from(reference: FloatArray) -> Goal:
+    """The attacker's goal as the server assumes it: moving the estimates away from ``reference``."""
+    return Goal("deviation", reference, np.full(reference.shape, np.nan))
