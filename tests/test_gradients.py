@@ -25,6 +25,7 @@ from truthguard.attacks.oracle import GradientOracle
 from truthguard.core import Answers
 from truthguard.core.claims import Claims
 from truthguard.datasets import make_synthetic
+from truthguard.testing import central_differences
 
 FACTORIES: dict[str, Callable[[], Aggregator]] = {
     "mean": Mean,
@@ -87,13 +88,7 @@ def test_gradient_of_the_program(name: str) -> None:
 
         gradient = np.asarray(jax.grad(program)(xp.asarray(view.value)))
         program = jax.jit(program)  # the finite differences below call it twice per answer
-        step = 1e-6
-        numeric = np.empty(view.n_answers)
-        for i in range(view.n_answers):
-            up, down = view.value.copy(), view.value.copy()
-            up[i] += step
-            down[i] -= step
-            numeric[i] = (float(program(xp.asarray(up))) - float(program(xp.asarray(down)))) / (2 * step)
+        numeric = central_differences(lambda values: float(program(xp.asarray(values))), view.value, 1e-6)
     assert np.abs(gradient).max() > 1e-3  # the estimate does depend on the answers
     np.testing.assert_allclose(gradient, numeric, rtol=1e-5, atol=1e-6)
 
@@ -104,13 +99,7 @@ def test_gradient_of_the_converged_estimate(name: str) -> None:
     problem, values = _setting(aggregator)
     start = problem.estimate(aggregator, problem.view_answers(values))
     _, gradient, _ = GradientOracle(problem, aggregator, unroll=300)(values, start)
-    step = 1e-4
-    numeric = np.empty_like(values)
-    for i in range(values.size):
-        up, down = values.copy(), values.copy()
-        up[i] += step
-        down[i] -= step
-        numeric[i] = (problem.objective(aggregator, up) - problem.objective(aggregator, down)) / (2 * step)
+    numeric = central_differences(lambda candidate: problem.objective(aggregator, candidate), values, 1e-4)
     np.testing.assert_allclose(gradient, numeric, rtol=1e-4, atol=1e-4)
 
 

@@ -28,7 +28,7 @@ import pandas as pd
 from truthguard.aggregators.base import Aggregator
 from truthguard.core.answers import Answers
 
-__all__ = ["CHECKS", "check_aggregator"]
+__all__ = ["CHECKS", "central_differences", "check_aggregator"]
 
 
 def _table(
@@ -169,15 +169,22 @@ def check_gradient(estimator: Aggregator) -> None:
     def value(values: np.ndarray[Any, Any]) -> float:
         return float(mix @ exact.clone().fit(answers.with_values(values)).truths_.to_numpy())
 
-    step = 1e-5
-    numeric = np.empty(answers.n_answers)
-    for i in range(answers.n_answers):
-        up, down = answers.value.copy(), answers.value.copy()
-        up[i] += step
-        down[i] -= step
-        numeric[i] = (value(up) - value(down)) / (2 * step)
+    numeric = central_differences(value, answers.value, 1e-5)
     assert np.abs(numeric).max() > 1e-3, f"{name}'s estimate does not depend on the answers"
     np.testing.assert_allclose(gradient, numeric, rtol=1e-4, atol=1e-5, err_msg=f"{name}'s gradient is wrong")
+
+
+def central_differences(
+    function: Callable[[np.ndarray[Any, Any]], float], point: np.ndarray[Any, Any], step: float
+) -> np.ndarray[Any, Any]:
+    """The gradient of ``function`` at ``point`` by central differences, one coordinate at a time."""
+    numeric = np.empty(point.size)
+    for i in range(point.size):
+        up, down = point.copy(), point.copy()
+        up[i] += step
+        down[i] -= step
+        numeric[i] = (function(up) - function(down)) / (2 * step)
+    return numeric
 
 
 def _linear(xp: Any, estimate: Any, arrays: dict[str, Any]) -> Any:

@@ -18,6 +18,7 @@ from truthguard.core.claims import Claims
 from truthguard.core.goals import Goal
 from truthguard.core.params import NONE, Constraint, InstanceOf, Interval, Options
 from truthguard.core.segments import segment_weighted_mean
+from truthguard.defenses.base import Defense
 from truthguard.errors import InputError
 
 __all__ = ["MIE"]
@@ -26,7 +27,7 @@ FloatArray = npt.NDArray[np.float64]
 SEARCHES = ("greedy", "top", "exact")
 
 
-class MIE(Aggregator):
+class MIE(Defense):
     r"""Remove the workers whose removal moves the estimates the most, then aggregate the rest.
 
     The server knows that an attack is under way, that the attacker's goal is to move the estimates
@@ -110,16 +111,6 @@ class MIE(Aggregator):
         self.search = search
         self.exact_limit = exact_limit
         self.screen = screen
-
-    def _check_params(self) -> None:
-        self.base._validate_params()
-
-    def _weight_units(self) -> int:
-        return self.base._weight_units()
-
-    def _in_units(self, exponent: int) -> MIE:
-        scaled = self.base._in_units(exponent)
-        return self if scaled is self.base else self.clone().set_params(base=scaled)
 
     def _fit(self, answers: Answers) -> _Fit:
         k = int(self.n_malicious)

@@ -16,6 +16,7 @@ from truthguard.core.claims import Claims
 from truthguard.core.params import BOOLEAN, NONE, Constraint, InstanceOf, Interval, Options
 from truthguard.core.sampling import as_generator
 from truthguard.core.segments import segment_weighted_mean, segment_weighted_median
+from truthguard.defenses.base import Defense
 
 __all__ = ["MWA"]
 
@@ -32,7 +33,7 @@ class _Prep:
     counts: Array  # answers per group (each at least 1)
 
 
-class MWA(IterativeAggregator):
+class MWA(Defense, IterativeAggregator):
     r"""Median of weighted averages: per task, the median of weighted means of random groups of its workers.
 
     The base truth-discovery method (CRH, GTM, ...) is fitted first and gives each worker :math:`i` a weight
@@ -86,6 +87,7 @@ class MWA(IterativeAggregator):
         100
     """
 
+    base: IterativeAggregator
     name = "mwa"
     summary = "defense (Fang et al. WWW 2021): median over random groups of each task's base-weighted averages"
     _parameter_constraints: ClassVar[dict[str, list[Constraint]]] = {
@@ -113,9 +115,6 @@ class MWA(IterativeAggregator):
         self.weighted_median = weighted_median
         self.random_state = random_state
 
-    def _check_params(self) -> None:
-        self.base._validate_params()
-
     # The base method's convergence settings are its own (base__tol, base__max_iter).
     @property
     def tol(self) -> float:  # type: ignore[override]
@@ -124,13 +123,6 @@ class MWA(IterativeAggregator):
     @property
     def max_iter(self) -> int:  # type: ignore[override]
         return int(self.base.max_iter)
-
-    def _weight_units(self) -> int:
-        return self.base._weight_units()
-
-    def _in_units(self, exponent: int) -> MWA:
-        scaled = self.base._in_units(exponent)
-        return self if scaled is self.base else self.clone().set_params(base=scaled)
 
     def _fit(self, answers: Answers) -> _Fit:
         claims = Claims.from_answers(answers)
