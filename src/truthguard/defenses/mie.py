@@ -79,7 +79,7 @@ class MIE(Defense):
         >>> from truthguard.defenses import MIE
         >>> data = make_synthetic(n_tasks=100, n_workers=10, seed=0)
         >>> poisoned = MaximumAttack(ThreatModel(n_malicious=2)).poison(data.answers, data.bounds, CRH(), 0)
-        >>> model = MIE(base=CRH(), n_malicious=2).fit(poisoned.answers)
+        >>> model = MIE(base=CRH(), n_malicious=2, search="top").fit(poisoned.answers)
         >>> sorted(model.removed_) == sorted(poisoned.malicious_workers)
         True
     """
