@@ -20,6 +20,7 @@ from truthguard.aggregators import CRH, Mean, Median, TrimmedMean
 from truthguard.aggregators.registry import AGGREGATORS
 from truthguard.attacks import ATTACKS
 from truthguard.datasets import files, make_synthetic
+from truthguard.defenses import DEFENSES
 
 SCRIPT = Path(sys.executable).with_name("truthguard")
 JSON_KEYS = {"method", "n_tasks", "n_workers", "n_answers", "n_iter", "converged", "mae", "rmse", "n_truth"}
@@ -471,8 +472,9 @@ def test_methods(run: Run) -> None:
     code, out, _ = run("methods")
     assert code == 0
     names = [line.split()[0] for line in out.splitlines() if line.startswith("  ") and not line.startswith("   ")]
-    assert names == list(AGGREGATORS) + list(ATTACKS)
+    assert names == list(AGGREGATORS) + list(DEFENSES) + list(ATTACKS)
     assert out.splitlines()[0] == "aggregation methods:" and "attacks:" in out.splitlines()
+    assert "defenses:" in out.splitlines()
     assert "params: loss='squared'" in out
     code, out, _ = run("methods", "--json")
     assert code == 0
@@ -480,6 +482,8 @@ def test_methods(run: Run) -> None:
     methods = payload["methods"]
     assert [m["name"] for m in methods] == list(AGGREGATORS)
     assert [a["name"] for a in payload["attacks"]] == list(ATTACKS)
+    assert [d["name"] for d in payload["defenses"]] == list(DEFENSES)
+    assert "base" not in payload["defenses"][0]["params"]
     assert "threat" not in next(a for a in payload["attacks"] if a["name"] == "optimized")["params"]
     crh = next(m for m in methods if m["name"] == "crh")
     assert crh["class"] == "CRH"
