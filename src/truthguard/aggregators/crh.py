@@ -112,8 +112,9 @@ class CRH(IterativeAggregator):
         overall = overall_std(be, claims.value)
         std = segment_std(be, claims.value, claims.task, claims.n_tasks, claims.task_counts, fallback=overall)
         mean = segment_mean(be, claims.value, claims.task, claims.n_tasks, claims.task_counts)
-        needs_order = self.loss == "absolute" or self.init == "median"
-        order = claims.value_order(be) if needs_order else None
+        # The weighted median of the absolute loss needs the answers' order in every truth step; the median
+        # initialisation sorts for itself (the gradient, warm-started, never initialises: no sort there).
+        order = claims.value_order(be) if self.loss == "absolute" else None
         return _Prep(
             inverse_std=(1.0 / std)[claims.task],
             # (x - x*)^2 / std is about std per answer, |x - x*| / std about 1: epsilon in the distances' unit.
@@ -125,7 +126,8 @@ class CRH(IterativeAggregator):
     def _initial_truths(self, be: ArrayBackend, claims: Claims, prep: _Prep) -> Array:
         if self.init == "mean":
             return prep.mean
-        return segment_weighted_median(be, claims.value, None, claims.task, claims.n_tasks, prep.order)
+        order = prep.order if prep.order is not None else claims.value_order(be)
+        return segment_weighted_median(be, claims.value, None, claims.task, claims.n_tasks, order)
 
     def _weight_step(self, be: ArrayBackend, claims: Claims, prep: _Prep, truths: Array) -> Step:
         xp = be.xp

@@ -42,7 +42,7 @@ FloatArray = npt.NDArray[np.float64]
 
 # Compiled objective functions, reused by attacks on the same aggregator and data shape (seeds, restarts,
 # repeated experiments): compiling costs about a second, a call on Emotion a few milliseconds.
-_COMPILED: dict[tuple[Any, ...], Callable[..., Any]] = {}
+_COMPILED: dict[tuple[Any, ...], tuple[Callable[..., Any], list[bool]]] = {}
 _CACHE_SIZE = 16
 
 
@@ -84,6 +84,17 @@ def _rebuilder(example: Any) -> Callable[[Any], Any]:
         inner = {field.name: _rebuilder(getattr(example, field.name)) for field in dataclasses.fields(example)}
         return lambda fields: kind(**{name: rebuild(fields[name]) for name, rebuild in inner.items()})
     return lambda fields: fields
+
+
+@dataclasses.dataclass(frozen=True)
+class _RecordingClaims(Claims):
+    """Claims that note in ``reads`` whether the answers' order was read (during tracing)."""
+
+    reads: list[bool] = dataclasses.field(default_factory=list)
+
+    def value_order(self, be: ArrayBackend) -> Array:
+        self.reads.append(True)
+        return super().value_order(be)
 
 
 def require_differentiable(aggregator: Any, purpose: str) -> None:
@@ -134,6 +145,10 @@ class DifferentiableFit:
         self._weights = aggregator._worker_weights(answers)
         self._claims = Claims.from_answers(answers)
         self._function: Callable[..., Any] | None = None
+        # Whether the method reads the answers' order (a sort on the host per call, about a second at 11M
+        # answers): found by tracing once; methods that never sort (CRH's squared loss) skip it.
+        self._order_reads: list[bool] = []
+        self._needs_order: bool | None = None
         self._constants: dict[str, Any] | None = None
 
     def _build(self, be: ArrayBackend, jax: Any) -> Callable[..., Any]:
@@ -143,9 +158,11 @@ class DifferentiableFit:
         task_counts, worker_counts = base.task_counts, base.worker_counts
         xp = be.xp
 
+        reads = self._order_reads
+
         def run(variables: Array, arrays: dict[str, Array]) -> tuple[Array, Array, Array]:
             def claims(values: Array) -> Claims:
-                return Claims(
+                return _RecordingClaims(
                     arrays["task"],
                     arrays["worker"],
                     values,
@@ -154,6 +171,7 @@ class DifferentiableFit:
                     task_counts,
                     worker_counts,
                     arrays["order"],
+                    reads,
                 )
 
             def score(estimate: Array) -> Array:
@@ -233,15 +251,23 @@ class DifferentiableFit:
                 if key not in _COMPILED:
                     if len(_COMPILED) >= _CACHE_SIZE:
                         _COMPILED.pop(next(iter(_COMPILED)))
-                    _COMPILED[key] = self._build(be, jax)
-                self._function = _COMPILED[key]
-            score, gradient, estimate = self._function(*self._inputs(be, variables, start, arrays))
+                    _COMPILED[key] = (self._build(be, jax), self._order_reads)
+                self._function, self._order_reads = _COMPILED[key]
+            if self._needs_order is None:
+                shapes = jax.tree_util.tree_map(
+                    lambda a: jax.ShapeDtypeStruct(np.shape(a), a.dtype),
+                    self._inputs(be, variables, start, arrays, True),
+                )
+                jax.eval_shape(self._function, *shapes)  # traces only: records whether the order is read
+                self._needs_order = bool(self._order_reads)
+            score, gradient, estimate = self._function(*self._inputs(be, variables, start, arrays, self._needs_order))
             return float(score), np.asarray(gradient, dtype=np.float64), np.asarray(estimate, dtype=np.float64)
 
     def _inputs(
-        self, be: ArrayBackend, variables: FloatArray, start: FloatArray, arrays: dict[str, Any]
+        self, be: ArrayBackend, variables: FloatArray, start: FloatArray, arrays: dict[str, Any], order: bool = True
     ) -> tuple[Array, dict[str, Any]]:
-        """The compiled function's arguments (inside :func:`jax_backend`'s context)."""
+        """The compiled function's arguments (inside :func:`jax_backend`'s context); without ``order``, an empty
+        placeholder for the answers' order (for methods that never read it)."""
         xp = be.xp
         if self._constants is None:
             # Moved to JAX once per instance (at scale each is tens of MB); float64 needs the x64 context.
@@ -254,5 +280,6 @@ class DifferentiableFit:
                 "weights": xp.asarray(self._weights),
             }
         given = {name: xp.asarray(value) for name, value in arrays.items()}
-        extra = {"start": xp.asarray(start), "objective": given, "order": xp.asarray(self._order(variables))}
+        sorted_answers = self._order(variables) if order else np.zeros(0, dtype=np.int64)
+        extra = {"start": xp.asarray(start), "objective": given, "order": xp.asarray(sorted_answers)}
         return xp.asarray(variables), self._constants | extra
