@@ -10,7 +10,7 @@ import pytest
 from truthguard.aggregators import AGGREGATORS, CRH, GTM, Aggregator, Mean
 from truthguard.core.backend import Array, ArrayBackend
 from truthguard.core.claims import Claims
-from truthguard.defenses import MIE, MWA
+from truthguard.defenses import MIE, MWA, FarmingDetector, RemoveThenAggregate
 from truthguard.testing import CHECKS, check_aggregator
 
 INSTANCES = {name: cls() for name, cls in AGGREGATORS.items()} | {
@@ -21,6 +21,8 @@ INSTANCES = {name: cls() for name, cls in AGGREGATORS.items()} | {
     "mie": MIE(n_malicious=2),
     "mie-gtm-exact": MIE(base=GTM(), n_malicious=1, search="exact"),
     "mie-screened": MIE(n_malicious=2, screen=3),
+    "remove-combined": RemoveThenAggregate(n_malicious=1),
+    "remove-farming-gtm": RemoveThenAggregate(FarmingDetector(base=GTM()), GTM(), n_malicious=2),
 }
 
 

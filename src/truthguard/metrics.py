@@ -12,11 +12,12 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+from scipy import stats
 
 from truthguard.core.labels import align_to_labels, show
 from truthguard.errors import InputError
 
-__all__ = ["Scores", "deviation", "evaluate", "mae", "rmse"]
+__all__ = ["DetectionScores", "Scores", "detection", "deviation", "evaluate", "mae", "rmse"]
 
 
 @dataclass(frozen=True)
@@ -107,3 +108,55 @@ def deviation(after: pd.Series | npt.ArrayLike, before: pd.Series | npt.ArrayLik
     """
     a, b = _paired(after, before, "second estimate")
     return float(np.mean(np.abs(a - b)))
+
+
+@dataclass(frozen=True)
+class DetectionScores:
+    r"""How well per-worker scores and a flagged set find the malicious workers.
+
+    Attributes:
+        precision: Share of the flagged workers that are malicious (0 when none is flagged).
+        recall: Share of the malicious workers that are flagged.
+        f1: Harmonic mean of precision and recall (0 when both are 0).
+        roc_auc: Probability that a malicious worker scores above an honest one (ties count half: the
+            Mann-Whitney statistic); NaN-free: 0.5 when either class is empty.
+        n_malicious: Malicious workers among those scored.
+        n_flagged: Workers flagged.
+    """
+
+    precision: float
+    recall: float
+    f1: float
+    roc_auc: float
+    n_malicious: int
+    n_flagged: int
+
+    def to_dict(self) -> dict[str, float | int]:
+        return asdict(self)
+
+
+def detection(scores: pd.Series, malicious: pd.Series, flagged: pd.Index | None = None) -> DetectionScores:
+    """Precision, recall and F1 of ``flagged`` and the ROC AUC of ``scores`` against the ``malicious`` mask.
+
+    ``scores`` and ``malicious`` (booleans) are Series indexed by worker; every scored worker must have a label.
+    ``flagged`` defaults to the workers of the ``n`` largest scores, ``n`` the number of malicious workers.
+    """
+    labels = malicious.reindex(scores.index)
+    if labels.isna().any():
+        missing = scores.index[labels.isna().to_numpy()][0]
+        raise InputError(f"no malicious label for worker {show(missing)}; label every scored worker")
+    truth = labels.astype(bool).to_numpy()
+    values = scores.to_numpy(dtype=np.float64)
+    n_bad, n_good = int(truth.sum()), int((~truth).sum())
+    if flagged is None:
+        flagged = scores.index[np.argsort(-values, kind="stable")[:n_bad]]
+    hit = int(scores.index.isin(flagged)[truth].sum())
+    precision = hit / len(flagged) if len(flagged) else 0.0
+    recall = hit / n_bad if n_bad else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    if n_bad and n_good:
+        ranks = stats.rankdata(values)  # ties share their average rank
+        auc = (ranks[truth].sum() - n_bad * (n_bad + 1) / 2) / (n_bad * n_good)
+    else:
+        auc = 0.5
+    return DetectionScores(precision, recall, f1, float(auc), n_bad, len(flagged))

@@ -27,6 +27,7 @@ import pandas as pd
 
 from truthguard.aggregators.base import Aggregator
 from truthguard.core.answers import Answers
+from truthguard.core.params import Configurable
 
 __all__ = ["CHECKS", "central_differences", "check_aggregator"]
 
@@ -62,9 +63,9 @@ def check_params(estimator: Aggregator) -> None:
     assert type(copy) is type(estimator), f"{name}.clone() returned a {type(copy).__name__}"
     for key, value in params.items():
         other = getattr(copy, key)
-        if isinstance(value, Aggregator):
+        if isinstance(value, Configurable):  # a nested estimator or detector: copied, never shared
             assert other is not value, f"{name}.clone() shares its nested estimator {key!r}"
-            assert other.get_params() == value.get_params(), f"{name}.clone() changed {key!r}"
+            assert repr(other.get_params()) == repr(value.get_params()), f"{name}.clone() changed {key!r}"
         else:
             assert other is value or _equal(other, value), f"{name}.clone() changed {key!r}"
     assert copy.set_params(**params) is copy, f"{name}.set_params must return the estimator"

@@ -19,7 +19,8 @@ import pandas as pd
 
 from truthguard.core.answers import DUPLICATE_POLICIES, Answers
 from truthguard.core.bounds import Bounds
-from truthguard.core.io import read_answers, read_bounds, read_truth, write_table
+from truthguard.core.io import read_bounds, read_table, read_truth, write_table
+from truthguard.core.labels import show
 from truthguard.core.output import STANDARD_STREAM, open_output
 from truthguard.datasets import base as datasets
 from truthguard.errors import InputError, TruthGuardWarning
@@ -105,6 +106,9 @@ class Input:
     truth: pd.Series | None
     bounds: Bounds | None
     source: str
+    #: Per worker, whether it is malicious, when the answers file has a ``malicious`` column (as written by
+    #: ``truthguard attack``).
+    malicious: pd.Series | None = None
 
 
 def add_quiet_argument(parser: argparse.ArgumentParser) -> None:
@@ -163,6 +167,7 @@ def load_input(args: argparse.Namespace) -> Input:
     options = parse_assignments(args.dataset_option, "--dataset-option")
     truth: pd.Series | None = None
     bounds: Bounds | None = None
+    malicious: pd.Series | None = None
     if args.dataset is not None:
         spec = datasets.info(args.dataset)
         if args.seed is not None and "seed" in spec.options():
@@ -173,7 +178,9 @@ def load_input(args: argparse.Namespace) -> Input:
     else:
         if options:
             raise InputError("--dataset-option applies only with --dataset")
-        answers = read_answers(args.answers, on_duplicate=args.on_duplicate)
+        frame = read_table(args.answers, "answers")
+        answers = Answers.from_frame(frame, on_duplicate=args.on_duplicate)
+        malicious = _malicious_labels(frame)
         source = str(args.answers)
     if args.truth is not None:
         truth = read_truth(args.truth, answers.tasks)
@@ -183,7 +190,28 @@ def load_input(args: argparse.Namespace) -> Input:
         bounds = read_bounds(args.bounds_file)
     if bounds is not None:
         bounds.check(answers)
-    return Input(answers=answers, truth=truth, bounds=bounds, source=source)
+    return Input(answers=answers, truth=truth, bounds=bounds, source=source, malicious=malicious)
+
+
+def _malicious_labels(frame: pd.DataFrame) -> pd.Series | None:
+    """Per worker, the ``malicious`` column (true/false, 1/0), which must agree across a worker's rows."""
+    if "malicious" not in frame.columns:
+        return None
+    column = frame["malicious"]
+    if column.dtype != bool:
+        words = column.astype(str).str.strip().str.lower()
+        known = words.isin(["true", "false", "1", "0"])
+        if not known.all():
+            raise InputError(
+                f"column malicious must be true/false or 1/0; got {show(column[~known].iloc[0])}: "
+                "use the file 'truthguard attack' wrote, or drop the column"
+            )
+        column = words.isin(["true", "1"])
+    per_worker = pd.Series(column.to_numpy(), index=frame["worker"].to_numpy()).groupby(level=0)
+    mixed = per_worker.nunique() > 1
+    if mixed.any():
+        raise InputError(f"worker {show(mixed.index[mixed][0])} is marked both malicious and not; fix column malicious")
+    return per_worker.first().astype(bool)
 
 
 def write_output(frame: pd.DataFrame, output: str | None) -> str | None:

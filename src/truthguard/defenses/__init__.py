@@ -4,8 +4,30 @@ Every defense is an :class:`~truthguard.aggregators.Aggregator` (``fit`` gives `
 so it can be compared, attacked and swept like any other method.
 """
 
+from truthguard.defenses.detectors import (
+    DETECTORS,
+    CombinedDetector,
+    Detector,
+    DisagreementDetector,
+    FarmingDetector,
+    InfluenceDetector,
+    RemoveThenAggregate,
+)
 from truthguard.defenses.mie import MIE
 from truthguard.defenses.mwa import MWA
 from truthguard.defenses.registry import DEFENSES, describe_defenses, make_defense
 
-__all__ = ["DEFENSES", "MIE", "MWA", "describe_defenses", "make_defense"]
+__all__ = [
+    "DEFENSES",
+    "DETECTORS",
+    "MIE",
+    "MWA",
+    "CombinedDetector",
+    "Detector",
+    "DisagreementDetector",
+    "FarmingDetector",
+    "InfluenceDetector",
+    "RemoveThenAggregate",
+    "describe_defenses",
+    "make_defense",
+]

@@ -10,15 +10,14 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from truthguard.aggregators.base import Aggregator, IterativeAggregator, _Fit
+from truthguard.aggregators.base import Aggregator, _Fit
 from truthguard.aggregators.crh import CRH
 from truthguard.core.answers import Answers
 from truthguard.core.backend import NUMPY
-from truthguard.core.claims import Claims
 from truthguard.core.goals import Goal
 from truthguard.core.params import NONE, Constraint, InstanceOf, Interval, Options
 from truthguard.core.segments import segment_weighted_mean
-from truthguard.defenses.base import Defense
+from truthguard.defenses.base import Defense, fit_kept
 from truthguard.errors import InputError
 
 __all__ = ["MIE"]
@@ -189,24 +188,7 @@ class MIE(Defense):
         return scores, best
 
     def _refit(self, answers: Answers, keep: npt.NDArray[np.bool_], start: FloatArray | None) -> _Fit:
-        """The base method on the workers ``keep``, warm-started at ``start`` (estimates per task of
-        ``answers``); results mapped back to every task (those left without answers keep ``start``) and
-        every worker (weight 0 for those removed)."""
-        kept = keep[answers.worker]
-        subset = answers.select(kept)
-        present = np.bincount(answers.task[kept], minlength=answers.n_tasks) > 0
-        base = self.base
-        if isinstance(base, IterativeAggregator):
-            claims = Claims.from_answers(subset)
-            warm = None if start is None else start[present]
-            fit, _ = base._solve(NUMPY, claims, base._prepare(NUMPY, claims), warm)
-        else:
-            fit = base._fit(subset)
-        truths = np.array(start if start is not None else np.zeros(answers.n_tasks), dtype=np.float64)
-        truths[present] = fit.truths
-        weights = np.zeros(answers.n_workers)
-        weights[keep] = fit.weights
-        return _Fit(truths, weights, fit.n_iter, fit.converged, fit.history)
+        return fit_kept(self.base, answers, keep, start)
 
     @staticmethod
     def _first_order(answers: Answers, fit: _Fit, keep: npt.NDArray[np.bool_] | None = None) -> FloatArray:

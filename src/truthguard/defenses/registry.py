@@ -6,6 +6,7 @@ from typing import Any
 
 from truthguard.aggregators.base import Aggregator
 from truthguard.aggregators.registry import MethodInfo
+from truthguard.defenses.detectors import RemoveThenAggregate
 from truthguard.defenses.mie import MIE
 from truthguard.defenses.mwa import MWA
 from truthguard.errors import InputError
@@ -13,7 +14,7 @@ from truthguard.errors import InputError
 __all__ = ["DEFENSES", "describe_defenses", "make_defense"]
 
 #: Every defense wraps a base method, given as its ``base`` hyper-parameter.
-DEFENSES: dict[str, type[Aggregator]] = {cls.name: cls for cls in (MWA, MIE)}
+DEFENSES: dict[str, type[Aggregator]] = {cls.name: cls for cls in (MWA, MIE, RemoveThenAggregate)}
 
 
 def make_defense(name: str, base: Aggregator, **params: Any) -> Aggregator:
