@@ -45,10 +45,8 @@ def main() -> int:
                         result = detection(scores, poisoned.worker_is_malicious)
                         cells.append(f"{result.roc_auc:.2f} / {result.f1:.2f}")
                     label = "far" if isinstance(attack, MaximumAttack) else "optimized"
-                    print(
-                        f"| {name} | {base.name} | {load} | {label} | " + " | ".join(cells) + f" | {max(seconds):.1f} |",
-                        flush=True,
-                    )
+                    row = [name, base.name, load, label, *cells, f"{max(seconds):.1f}"]
+                    print("| " + " | ".join(row) + " |", flush=True)
     return 0
 
 
