@@ -10,6 +10,7 @@ from truthguard.aggregators.basic import Mean, Median, TrimmedMean
 from truthguard.aggregators.crh import CRH
 from truthguard.aggregators.gaussian import CATD, GTM, LFCN
 from truthguard.aggregators.registry import AGGREGATORS, MethodInfo, describe_methods, make_aggregator
+from truthguard.aggregators.robust import Huber, MeanAroundMedian
 
 __all__ = [
     "AGGREGATORS",
@@ -18,8 +19,10 @@ __all__ = [
     "GTM",
     "LFCN",
     "Aggregator",
+    "Huber",
     "IterativeAggregator",
     "Mean",
+    "MeanAroundMedian",
     "Median",
     "MethodInfo",
     "TrimmedMean",

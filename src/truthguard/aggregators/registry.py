@@ -9,11 +9,14 @@ from truthguard.aggregators.base import Aggregator
 from truthguard.aggregators.basic import Mean, Median, TrimmedMean
 from truthguard.aggregators.crh import CRH
 from truthguard.aggregators.gaussian import CATD, GTM, LFCN
+from truthguard.aggregators.robust import Huber, MeanAroundMedian
 from truthguard.errors import InputError
 
 __all__ = ["AGGREGATORS", "MethodInfo", "describe_methods", "make_aggregator"]
 
-AGGREGATORS: dict[str, type[Aggregator]] = {cls.name: cls for cls in (Mean, Median, TrimmedMean, CRH, GTM, CATD, LFCN)}
+AGGREGATORS: dict[str, type[Aggregator]] = {
+    cls.name: cls for cls in (Mean, Median, TrimmedMean, CRH, GTM, CATD, LFCN, Huber, MeanAroundMedian)
+}
 
 
 @dataclass(frozen=True)

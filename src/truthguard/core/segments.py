@@ -13,6 +13,7 @@ from truthguard.core.backend import Array, ArrayBackend
 __all__ = [
     "overall_std",
     "segment_mean",
+    "segment_mean_nearest",
     "segment_order",
     "segment_std",
     "segment_trimmed_mean",
@@ -169,3 +170,29 @@ def segment_trimmed_mean(
     keep = (rank >= cut[s]) & (rank < (counts - cut)[s])
     kept = be.segment_sum(keep * 1.0, s, n_segments)
     return be.segment_sum(xp.where(keep, v, 0.0), s, n_segments) / kept
+
+
+def segment_mean_nearest(
+    be: ArrayBackend, values: Array, center: Array, segments: Array, n_segments: int, trim: float
+) -> Array:
+    r"""Per segment, the mean of the :math:`n - \lfloor \beta n \rfloor` answers nearest its ``center``
+    (``trim`` is :math:`\beta` in [0, 1)).
+
+    Answers tied in distance at the boundary share the places left, each counted with weight
+    (places left) / (answers tied), so that the result does not depend on the answers' order: mirror-image
+    answers around the centre are kept or dropped together.
+    """
+    xp = be.xp
+    distance = xp.abs(values - center[segments])
+    order = be.segment_argsort(distance, segments, n_segments)
+    s = segments[order]
+    counts, starts = _sorted_layout(be, s, n_segments)
+    keep = counts - xp.floor(trim * counts)
+    boundary = distance[order][(starts + keep - 1).astype(int)]  # the largest distance kept
+    inside = distance < boundary[segments]
+    tied = distance == boundary[segments]
+    n_inside = be.segment_sum(inside * 1.0, segments, n_segments)
+    n_tied = be.segment_sum(tied * 1.0, segments, n_segments)
+    share = (keep - n_inside) / xp.maximum(n_tied, 1.0)
+    weight = xp.where(inside, 1.0, xp.where(tied, share[segments], 0.0))
+    return be.segment_sum(weight * values, segments, n_segments) / keep
