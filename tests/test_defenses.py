@@ -15,7 +15,6 @@ from truthguard import InputError
 from truthguard.aggregators import CRH, GTM, Median
 from truthguard.attacks import MaximumAttack, OptimizedAttack, ThreatModel
 from truthguard.core.answers import Answers
-from truthguard.core.backend import NUMPY
 from truthguard.core.claims import Claims
 from truthguard.datasets import Dataset, make_synthetic
 from truthguard.defenses import MIE, MWA, make_defense
@@ -54,7 +53,7 @@ def test_mwa_is_the_median_of_group_weighted_means(sparse: pd.DataFrame) -> None
     model = MWA(base=CRH(**EXACT), n_groups=3, random_state=7).fit(sparse)
     answers = Answers.coerce(sparse)
     claims = Claims.from_answers(answers)
-    prep = model._prepare(NUMPY, claims)
+    prep = model._prepare_own(claims)
     base = CRH(**EXACT).fit(sparse)
     frame = pd.DataFrame(
         {
@@ -73,14 +72,14 @@ def test_mwa_is_the_median_of_group_weighted_means(sparse: pd.DataFrame) -> None
 
 def test_groups_are_balanced_random_and_seeded(sparse: pd.DataFrame) -> None:
     claims = Claims.from_answers(Answers.coerce(sparse))
-    group = MWA(n_groups=3, random_state=1)._prepare(NUMPY, claims).group
+    group = MWA(n_groups=3, random_state=1)._prepare_own(claims).group
     sizes = pd.Series(group).value_counts()
     task_of = pd.Series(claims.task).groupby(group).first()
     per_task = sizes.groupby(task_of.reindex(sizes.index).to_numpy())
     assert (per_task.max() - per_task.min()).max() <= 1  # 7 answers in 3 groups: 3, 2, 2
     assert (per_task.size() == 3).all()
-    again = MWA(n_groups=3, random_state=1)._prepare(NUMPY, claims).group
-    other = MWA(n_groups=3, random_state=2)._prepare(NUMPY, claims).group
+    again = MWA(n_groups=3, random_state=1)._prepare_own(claims).group
+    other = MWA(n_groups=3, random_state=2)._prepare_own(claims).group
     assert np.array_equal(group, again) and not np.array_equal(group, other)
 
 
@@ -121,7 +120,7 @@ def test_several_partitions_and_their_combination(sparse: pd.DataFrame) -> None:
     claims = Claims.from_answers(Answers.coerce(sparse))
     singles = [
         MWA(base=CRH(**EXACT), random_state=0, n_partitions=3)
-        ._prepare(NUMPY, claims)
+        ._prepare_own(claims)
         .group[p * claims.task.size : (p + 1) * claims.task.size]
         for p in range(3)
     ]

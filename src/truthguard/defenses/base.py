@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Self
+from abc import abstractmethod
+from dataclasses import dataclass
+from typing import Any, Self
 
 import numpy as np
 import numpy.typing as npt
 
-from truthguard.aggregators.base import Aggregator, IterativeAggregator, _Fit
+from truthguard.aggregators.base import Aggregator, IterativeAggregator, Step, _Fit
 from truthguard.core.answers import Answers
-from truthguard.core.backend import NUMPY
+from truthguard.core.backend import NUMPY, Array, ArrayBackend
 from truthguard.core.claims import Claims
 
-__all__ = ["Defense", "fit_kept"]
+__all__ = ["Defense", "FixedPointDefense", "Prepared", "fit_kept"]
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -31,6 +33,69 @@ class Defense(Aggregator):
     def _in_units(self, exponent: int) -> Self:
         scaled = self.base._in_units(exponent)
         return self if scaled is self.base else self.clone().set_params(base=scaled)
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A fixed-point defense's per-fit constants: its base method's and its own."""
+
+    base: Any
+    own: Any
+
+
+class FixedPointDefense(Defense, IterativeAggregator):
+    """A defense that keeps its base method's fixed point and changes only the estimate read from it.
+
+    The base method iterates to convergence by its own test (``base__tol``, ``base__max_iter``); the defense's
+    :meth:`_combine` turns the converged truths (working scale) into the estimates. Because the iteration is
+    the base's and the estimate a function of its fixed point, the JAX path differentiates the defense as it
+    does the base method: the optimised attack targets it with no extra code. ``weights_`` are the base's.
+    """
+
+    base: IterativeAggregator
+
+    @property
+    def tol(self) -> float:  # type: ignore[override]
+        return float(self.base.tol)
+
+    @property
+    def max_iter(self) -> int:  # type: ignore[override]
+        return int(self.base.max_iter)
+
+    def _fit(self, answers: Answers) -> _Fit:
+        claims = Claims.from_answers(answers)
+        prep = self._prepare(NUMPY, claims)
+        fit, truths = self.base._solve(NUMPY, claims, prep.base)
+        estimate = self._output(NUMPY, claims, prep, truths)
+        return _Fit(np.asarray(estimate), fit.weights, fit.n_iter, fit.converged, fit.history)
+
+    def _prepare(self, be: ArrayBackend, claims: Claims) -> Prepared:
+        return Prepared(self.base._prepare(be, claims), self._prepare_own(claims))
+
+    def _prepare_own(self, claims: Claims) -> Any:
+        """The defense's own constants; they may depend on the answers' structure, never on their values."""
+        return None
+
+    def _initial_truths(self, be: ArrayBackend, claims: Claims, prep: Prepared) -> Array:
+        return self.base._initial_truths(be, claims, prep.base)
+
+    def _weight_step(self, be: ArrayBackend, claims: Claims, prep: Prepared, truths: Array) -> Step:
+        return self.base._weight_step(be, claims, prep.base, truths)
+
+    def _truth_step(self, be: ArrayBackend, claims: Claims, prep: Prepared, weights: Array) -> Array:
+        return self.base._truth_step(be, claims, prep.base, weights)
+
+    def _to_working(self, be: ArrayBackend, claims: Claims, prep: Prepared, estimate: Array) -> Array:
+        return self.base._to_working(be, claims, prep.base, estimate)
+
+    def _output(self, be: ArrayBackend, claims: Claims, prep: Prepared, truths: Array) -> Array:
+        # The weights the base method gives at these truths: at its fixed point, the weights it ends with.
+        weights = self.base._weight_step(be, claims, prep.base, truths).weights
+        return self._combine(be, claims, prep.own, weights[claims.worker])
+
+    @abstractmethod
+    def _combine(self, be: ArrayBackend, claims: Claims, own: Any, weights: Array) -> Array:
+        """The estimate per task from the answers and the base method's weight of each answer."""
 
 
 def fit_kept(base: Aggregator, answers: Answers, keep: npt.NDArray[np.bool_], start: FloatArray | None = None) -> _Fit:

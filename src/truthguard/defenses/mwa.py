@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import numpy as np
 import numpy.typing as npt
 
-from truthguard.aggregators.base import IterativeAggregator, Step, _Fit
+from truthguard.aggregators.base import IterativeAggregator
 from truthguard.aggregators.crh import CRH
-from truthguard.core.answers import Answers
-from truthguard.core.backend import NUMPY, Array, ArrayBackend
+from truthguard.core.backend import Array, ArrayBackend
 from truthguard.core.claims import Claims
 from truthguard.core.params import BOOLEAN, NONE, Constraint, InstanceOf, Interval, Options
 from truthguard.core.sampling import as_generator
 from truthguard.core.segments import segment_weighted_mean, segment_weighted_median
-from truthguard.defenses.base import Defense
+from truthguard.defenses.base import FixedPointDefense
 
 __all__ = ["MWA"]
 
@@ -25,15 +24,14 @@ COMBINATIONS = ("median", "mean")
 
 
 @dataclass(frozen=True)
-class _Prep:
-    base: Any  # the base method's per-fit constants
+class _Partition:
     answer: IntArray  # per (partition, answer) pair: the answer (the answers repeated once per partition)
     group: IntArray  # per pair: its group, numbered by partition, then task, then group within the task
     group_task: IntArray  # per group: partition * n_tasks + task (non-decreasing)
     counts: Array  # answers per group (each at least 1)
 
 
-class MWA(Defense, IterativeAggregator):
+class MWA(FixedPointDefense):
     r"""Median of weighted averages: per task, the median of weighted means of random groups of its workers.
 
     The base truth-discovery method (CRH, GTM, ...) is fitted first and gives each worker :math:`i` a weight
@@ -115,25 +113,7 @@ class MWA(Defense, IterativeAggregator):
         self.weighted_median = weighted_median
         self.random_state = random_state
 
-    # The base method's convergence settings are its own (base__tol, base__max_iter).
-    @property
-    def tol(self) -> float:  # type: ignore[override]
-        return float(self.base.tol)
-
-    @property
-    def max_iter(self) -> int:  # type: ignore[override]
-        return int(self.base.max_iter)
-
-    def _fit(self, answers: Answers) -> _Fit:
-        claims = Claims.from_answers(answers)
-        prep = self._prepare(NUMPY, claims)
-        fit, truths = self.base._solve(NUMPY, claims, prep.base)
-        estimate = self._output(NUMPY, claims, prep, truths)
-        return _Fit(np.asarray(estimate), fit.weights, fit.n_iter, fit.converged, fit.history)
-
-    # ------------------------------------------------------------------ the base method's fixed point
-
-    def _prepare(self, be: ArrayBackend, claims: Claims) -> _Prep:
+    def _prepare_own(self, claims: Claims) -> _Partition:
         # The partition depends only on how many answers each task has (answers are sorted by task), never on
         # the values: the same constants in NumPy and under differentiation.
         counts = np.asarray(claims.task_counts, dtype=np.int64)
@@ -152,37 +132,21 @@ class MWA(Defense, IterativeAggregator):
             rank = np.empty(n_answers, dtype=np.int64)
             rank[order] = np.arange(n_answers) - starts[task[order]]
             group[p * n_answers : (p + 1) * n_answers] = p * total + first[task] + rank % groups[task]
-        return _Prep(
-            base=self.base._prepare(be, claims),
+        return _Partition(
             answer=np.tile(np.arange(n_answers), partitions),
             group=group,
             group_task=np.repeat(np.arange(partitions * n_tasks), np.tile(groups, partitions)),
             counts=np.bincount(group, minlength=partitions * total).astype(np.float64),
         )
 
-    def _initial_truths(self, be: ArrayBackend, claims: Claims, prep: _Prep) -> Array:
-        return self.base._initial_truths(be, claims, prep.base)
-
-    def _weight_step(self, be: ArrayBackend, claims: Claims, prep: _Prep, truths: Array) -> Step:
-        return self.base._weight_step(be, claims, prep.base, truths)
-
-    def _truth_step(self, be: ArrayBackend, claims: Claims, prep: _Prep, weights: Array) -> Array:
-        return self.base._truth_step(be, claims, prep.base, weights)
-
-    def _to_working(self, be: ArrayBackend, claims: Claims, prep: _Prep, estimate: Array) -> Array:
-        return self.base._to_working(be, claims, prep.base, estimate)
-
-    # ------------------------------------------------------------------ the defense
-
-    def _output(self, be: ArrayBackend, claims: Claims, prep: _Prep, truths: Array) -> Array:
-        """The median (over groups) of weighted averages, from the base method's truths (working scale)."""
+    def _combine(self, be: ArrayBackend, claims: Claims, prep: _Partition, weights: Array) -> Array:
+        """The median (over groups) of the groups' weighted averages."""
         xp = be.xp
         answer, group, group_task = (xp.asarray(a) for a in (prep.answer, prep.group, prep.group_task))
-        weights = self.base._weight_step(be, claims, prep.base, truths).weights
         values = claims.value[answer]
         n_segments = prep.counts.shape[0]
         plain = be.segment_sum(values, group, n_segments) / xp.asarray(prep.counts)
-        per_answer = weights[claims.worker][answer]
+        per_answer = weights[answer]
         means = segment_weighted_mean(be, values, per_answer, group, n_segments, plain)
         partitions = int(self.n_partitions)
         group_weight = be.segment_sum(per_answer, group, n_segments) if self.weighted_median else None
