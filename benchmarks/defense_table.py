@@ -22,7 +22,7 @@ import warnings
 from truthguard import datasets
 from truthguard.aggregators import CRH, GTM, Aggregator, IterativeAggregator, Median
 from truthguard.attacks import MaximumAttack, OptimizedAttack, ThreatModel
-from truthguard.defenses import MIE, MWA
+from truthguard.defenses import MIE, MWA, WeightCap
 from truthguard.experiments import run_attack
 from truthguard.metrics import mae
 
@@ -38,6 +38,7 @@ def defenses(base: IterativeAggregator, k: int, n_workers: int) -> dict[str, Agg
         "MWA G=5 ×5 partitions": MWA(base=base.clone(), n_partitions=5),
         "MWA per answer, weighted": MWA(base=base.clone(), n_groups=None, weighted_median=True),
         "median": Median(),
+        "weight cap 1.5": WeightCap(base=base.clone(), cap=1.5),
         "MIE (greedy, k known)": MIE(base=base.clone(), n_malicious=k, screen=screen),
     }
 
@@ -73,7 +74,7 @@ def main() -> int:
                         moved = defense.clone().fit(transferred.answers)
                         transfer_mae = mae(moved.truths_, data.truth)
                         adaptive = "—"
-                        if isinstance(defense, MWA):
+                        if defense.differentiable and label != "none" and not isinstance(defense, Median):
                             report, _ = run_attack(
                                 data.answers, data.bounds, defense, OptimizedAttack(threat), data.truth, random_state=0
                             )

@@ -10,7 +10,7 @@ import pytest
 from truthguard.aggregators import AGGREGATORS, CRH, GTM, Aggregator, Mean
 from truthguard.core.backend import Array, ArrayBackend
 from truthguard.core.claims import Claims
-from truthguard.defenses import MIE, MWA, FarmingDetector, RemoveThenAggregate
+from truthguard.defenses import MIE, MWA, FarmingDetector, RemoveThenAggregate, WeightCap
 from truthguard.testing import CHECKS, check_aggregator
 
 INSTANCES = {name: cls() for name, cls in AGGREGATORS.items()} | {
@@ -23,6 +23,8 @@ INSTANCES = {name: cls() for name, cls in AGGREGATORS.items()} | {
     "mie-screened": MIE(n_malicious=2, screen=3),
     "remove-combined": RemoveThenAggregate(n_malicious=1),
     "remove-farming-gtm": RemoveThenAggregate(FarmingDetector(base=GTM()), GTM(), n_malicious=2),
+    "cap": WeightCap(),
+    "cap-gtm-tight": WeightCap(base=GTM(), cap=1.5),
 }
 
 

@@ -12,12 +12,13 @@ import pytest
 
 from cli_helpers import Run, assert_input_error, make_runner
 from truthguard import InputError
-from truthguard.aggregators import CRH, GTM, Median
+from truthguard.aggregators import CRH, GTM, Mean, Median
 from truthguard.attacks import MaximumAttack, OptimizedAttack, ThreatModel
 from truthguard.core.answers import Answers
+from truthguard.core.backend import NUMPY
 from truthguard.core.claims import Claims
 from truthguard.datasets import Dataset, make_synthetic
-from truthguard.defenses import MIE, MWA, make_defense
+from truthguard.defenses import MIE, MWA, WeightCap, make_defense
 from truthguard.experiments import run_attack
 from truthguard.metrics import mae
 
@@ -321,3 +322,39 @@ def test_cli_mie(run: Run) -> None:
     assert summary["defense"]["name"] == "mie" and len(summary["removed"]) == 2
     line = assert_input_error(*run(*argv, "n_tasks=50", "--defense", "mwa", "--n-malicious", "2"))
     assert "MWA has no parameter 'n_malicious'" in line
+
+
+# ----------------------------------------------------------------------------------- weight cap
+
+
+def _capped_mean(values: np.ndarray, weights: np.ndarray, share: float) -> float:
+    """Independent water-filling: bisect for the largest level t at which no clipped weight exceeds
+    ``share`` of the clipped total."""
+    low, high = 0.0, float(weights.max())
+    if weights.max() <= share * weights.sum():
+        clipped = weights
+    else:
+        for _ in range(200):
+            mid = (low + high) / 2
+            clipped = np.minimum(weights, mid)
+            low, high = (mid, high) if clipped.max() <= share * clipped.sum() * (1 + 1e-15) else (low, mid)
+        clipped = np.minimum(weights, low)
+    return float(np.sum(clipped * values) / np.sum(clipped))
+
+
+@pytest.mark.parametrize("cap", [1.0, 1.5, 2.5, 100.0])
+def test_weight_cap_golden(sparse: pd.DataFrame, cap: float) -> None:
+    model = WeightCap(base=GTM(**EXACT), cap=cap).fit(sparse)
+    answers = Answers.coerce(sparse)
+    claims = Claims.from_answers(answers)
+    prep = model._prepare(NUMPY, claims)
+    _, truths = model.base._solve(NUMPY, claims, prep.base)
+    weights = np.asarray(model.base._weight_step(NUMPY, claims, prep.base, truths).weights)[answers.worker]
+    expected = []
+    for task in range(answers.n_tasks):
+        rows = answers.task == task
+        share = min(1.0, cap / rows.sum())
+        expected.append(_capped_mean(answers.value[rows], weights[rows], share))
+    np.testing.assert_allclose(model.truths_.to_numpy(), expected, rtol=1e-9, atol=1e-9)
+    if cap == 1.0:
+        pd.testing.assert_series_equal(model.truths_, Mean().fit_predict(sparse), rtol=1e-12)

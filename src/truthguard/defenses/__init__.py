@@ -4,6 +4,7 @@ Every defense is an :class:`~truthguard.aggregators.Aggregator` (``fit`` gives `
 so it can be compared, attacked and swept like any other method.
 """
 
+from truthguard.defenses.cap import WeightCap
 from truthguard.defenses.detectors import (
     DETECTORS,
     CombinedDetector,
@@ -28,6 +29,7 @@ __all__ = [
     "FarmingDetector",
     "InfluenceDetector",
     "RemoveThenAggregate",
+    "WeightCap",
     "describe_defenses",
     "make_defense",
 ]

@@ -6,6 +6,7 @@ from typing import Any
 
 from truthguard.aggregators.base import Aggregator
 from truthguard.aggregators.registry import MethodInfo
+from truthguard.defenses.cap import WeightCap
 from truthguard.defenses.detectors import RemoveThenAggregate
 from truthguard.defenses.mie import MIE
 from truthguard.defenses.mwa import MWA
@@ -14,7 +15,7 @@ from truthguard.errors import InputError
 __all__ = ["DEFENSES", "describe_defenses", "make_defense"]
 
 #: Every defense wraps a base method, given as its ``base`` hyper-parameter.
-DEFENSES: dict[str, type[Aggregator]] = {cls.name: cls for cls in (MWA, MIE, RemoveThenAggregate)}
+DEFENSES: dict[str, type[Aggregator]] = {cls.name: cls for cls in (MWA, MIE, RemoveThenAggregate, WeightCap)}
 
 
 def make_defense(name: str, base: Aggregator, **params: Any) -> Aggregator:
