@@ -10,7 +10,7 @@ import numpy.typing as npt
 
 from truthguard.aggregators.base import IterativeAggregator
 from truthguard.aggregators.crh import CRH
-from truthguard.core.backend import Array, ArrayBackend
+from truthguard.core.backend import NUMPY, Array, ArrayBackend
 from truthguard.core.claims import Claims
 from truthguard.core.params import BOOLEAN, NONE, Constraint, InstanceOf, Interval, Options
 from truthguard.core.sampling import as_generator
@@ -128,7 +128,7 @@ class MWA(FixedPointDefense):
         partitions = int(self.n_partitions)
         group = np.empty(partitions * n_answers, dtype=np.int64)
         for p in range(partitions):
-            order = np.lexsort((rng.random(n_answers), task))  # a random order of each task's answers
+            order = NUMPY.segment_argsort(rng.random(n_answers), task, n_tasks)  # random order within each task
             rank = np.empty(n_answers, dtype=np.int64)
             rank[order] = np.arange(n_answers) - starts[task[order]]
             group[p * n_answers : (p + 1) * n_answers] = p * total + first[task] + rank % groups[task]
