@@ -13,6 +13,7 @@ from truthguard.aggregators.base import Aggregator, IterativeAggregator, Step, _
 from truthguard.core.answers import Answers
 from truthguard.core.backend import NUMPY, Array, ArrayBackend
 from truthguard.core.claims import Claims
+from truthguard.errors import InputError
 
 __all__ = ["Defense", "FixedPointDefense", "Prepared", "fit_kept"]
 
@@ -29,6 +30,16 @@ class Defense(Aggregator):
 
     def _weight_units(self) -> int:
         return self.base._weight_units()  # weights_ are the base method's
+
+    def _removals(self, answers: Answers) -> int:
+        """``n_malicious``, the workers a removing defense takes out, checked against the workers there are."""
+        k = int(self.get_params(deep=False)["n_malicious"])
+        if k >= answers.n_workers:
+            raise InputError(
+                f"{type(self).__name__} n_malicious={k} would remove every one of the {answers.n_workers} workers; "
+                "give fewer (an upper bound on the malicious workers below the number of workers)"
+            )
+        return k
 
     def _in_units(self, exponent: int) -> Self:
         scaled = self.base._in_units(exponent)

@@ -265,12 +265,7 @@ class RemoveThenAggregate(Defense):
         self.detector._validate_params()
 
     def _fit(self, answers: Answers) -> _Fit:
-        n = int(self.n_malicious)
-        if n >= answers.n_workers:
-            raise InputError(
-                f"RemoveThenAggregate n_malicious={n} would remove every one of the {answers.n_workers} workers; "
-                "give fewer"
-            )
+        n = self._removals(answers)
         self.scores_ = self.detector.score(answers)
         self.removed_ = self.detector.flag(answers, n)
         full = self.base.clone()._fit(answers)

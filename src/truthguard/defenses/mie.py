@@ -112,12 +112,7 @@ class MIE(Defense):
         self.screen = screen
 
     def _fit(self, answers: Answers) -> _Fit:
-        k = int(self.n_malicious)
-        if k >= answers.n_workers:
-            raise InputError(
-                f"MIE n_malicious={k} would remove every one of the {answers.n_workers} workers; "
-                "give fewer (an upper bound on the malicious workers below the number of workers)"
-            )
+        k = self._removals(answers)
         n_sets = math.comb(answers.n_workers, k)
         if self.search == "exact" and n_sets > int(self.exact_limit):
             raise InputError(
