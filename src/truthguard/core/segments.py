@@ -18,6 +18,7 @@ __all__ = [
     "segment_std",
     "segment_trimmed_mean",
     "segment_weighted_mean",
+    "segment_weighted_mean_without",
     "segment_weighted_median",
 ]
 
@@ -52,6 +53,21 @@ def segment_weighted_mean(
     denominator = be.segment_sum(weights, segments, n_segments) + prior_weight
     positive = denominator > 0
     return xp.where(positive, numerator / xp.where(positive, denominator, 1.0), fallback)
+
+
+def segment_weighted_mean_without(
+    be: ArrayBackend, values: Array, weights: Array, segments: Array, n_segments: int, fallback: Array
+) -> Array:
+    r"""Per answer, its segment's weighted mean without it: :math:`(\sum_j w_j x_j - w_i x_i) / (W - w_i)`,
+    the leave-one-out estimate at fixed weights; ``fallback`` (per segment) where nothing else weighs."""
+    xp = be.xp
+    total = be.segment_sum(weights, segments, n_segments)
+    weighted = be.segment_sum(weights * values, segments, n_segments)
+    rest = total[segments] - weights
+    positive = rest > 0
+    return xp.where(
+        positive, (weighted[segments] - weights * values) / xp.where(positive, rest, 1.0), fallback[segments]
+    )
 
 
 def segment_std(

@@ -14,7 +14,7 @@ from truthguard.aggregators.crh import CRH
 from truthguard.core.answers import Answers
 from truthguard.core.backend import NUMPY
 from truthguard.core.params import Configurable, Constraint, InstanceOf, Interval
-from truthguard.core.segments import segment_std
+from truthguard.core.segments import segment_std, segment_weighted_mean_without
 from truthguard.defenses.base import Defense, fit_kept
 from truthguard.defenses.mie import MIE
 from truthguard.errors import InputError
@@ -85,13 +85,8 @@ class _FitsBase(Detector):
         spread (the answers' overall spread where a task has none)."""
         fit = self.base.clone()._fit(answers)
         weights = fit.weights[answers.worker]
-        total = np.bincount(answers.task, weights=weights, minlength=answers.n_tasks)
-        weighted = np.bincount(answers.task, weights=weights * answers.value, minlength=answers.n_tasks)
-        rest = total[answers.task] - weights
-        without = np.where(
-            rest > 0,
-            (weighted[answers.task] - weights * answers.value) / np.where(rest > 0, rest, 1.0),
-            fit.truths[answers.task],
+        without = segment_weighted_mean_without(
+            NUMPY, answers.value, weights, answers.task, answers.n_tasks, fit.truths
         )
         counts = answers.task_counts().astype(np.float64)
         overall = float(np.std(answers.value)) or 1.0

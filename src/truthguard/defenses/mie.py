@@ -16,7 +16,7 @@ from truthguard.core.answers import Answers
 from truthguard.core.backend import NUMPY
 from truthguard.core.goals import Goal
 from truthguard.core.params import NONE, Constraint, InstanceOf, Interval, Options
-from truthguard.core.segments import segment_weighted_mean
+from truthguard.core.segments import segment_weighted_mean, segment_weighted_mean_without
 from truthguard.defenses.base import Defense, fit_kept
 from truthguard.errors import InputError
 
@@ -140,13 +140,11 @@ class MIE(Defense):
         rounds = {"greedy": k, "top": min(k, 1), "exact": 0}[self.search]
         for round_ in range(rounds):
             # Each round's influence is measured from the current estimate (the workers removed so far gone).
-            scores, fits = self._round(answers, keep, current, first_order)
+            scores, chosen, current = self._round(answers, keep, current, first_order)
             if round_ == 0:
                 influence[list(scores)] = list(scores.values())
-            chosen = max(scores, key=lambda worker: scores[worker])  # the first of equals: lowest code
             keep[chosen] = False
             removed.append(chosen)
-            current = fits[chosen]
             if self.screen is not None:
                 first_order = self._first_order(answers.select(keep[answers.worker]), current, keep)
         if self.search == "top" and k:
@@ -161,48 +159,44 @@ class MIE(Defense):
 
     def _round(
         self, answers: Answers, keep: npt.NDArray[np.bool_], current: _Fit, first_order: FloatArray
-    ) -> tuple[dict[int, float], dict[int, _Fit]]:
-        """Each candidate's influence (the move of the current estimate when it leaves too), and the best fit.
+    ) -> tuple[dict[int, float], int, _Fit]:
+        """Each candidate's influence (the move of the current estimate when it leaves too), the most
+        influential candidate (the first of equals) and its fit.
 
-        Candidates are the workers kept (the ``screen`` of largest first-order influence, when set); only the
-        fit of the most influential candidate is kept."""
+        Candidates are the workers kept (the ``screen`` of largest first-order influence, when set)."""
         goal = _deviation_from(current.truths)
         candidates = np.flatnonzero(keep)
         if self.screen is not None and len(candidates) > int(self.screen):
             ranked = np.argsort(-first_order[candidates], kind="stable")
             candidates = np.sort(candidates[ranked[: int(self.screen)]])
         scores: dict[int, float] = {}
-        best: dict[int, _Fit] = {}
+        chosen, chosen_fit = -1, current
         for worker in candidates:
             trial = keep.copy()
             trial[worker] = False
             fit = self._refit(answers, trial, current.truths)
             scores[int(worker)] = float(goal.score(np, fit.truths))
-            if not best or scores[int(worker)] > scores[next(iter(best))]:
-                best = {int(worker): fit}
-        return scores, best
+            if chosen < 0 or scores[int(worker)] > scores[chosen]:
+                chosen, chosen_fit = int(worker), fit
+        return scores, chosen, chosen_fit
 
     def _refit(self, answers: Answers, keep: npt.NDArray[np.bool_], start: FloatArray | None) -> _Fit:
         return fit_kept(self.base, answers, keep, start)
 
     @staticmethod
     def _first_order(answers: Answers, fit: _Fit, keep: npt.NDArray[np.bool_] | None = None) -> FloatArray:
-        r"""Each worker's first-order influence: :math:`\sum_{m \in M_i} |w_i (\hat x_m - x_i^m) / (W_m - w_i)|`,
-        the change of a weighted mean with fixed weights when worker :math:`i`'s answer leaves it (workers
-        removed already, ``keep`` false, score 0)."""
+        r"""Each worker's first-order influence: :math:`\sum_{m \in M_i} |\hat x_m - \hat x_m^{(-i)}|`, the
+        change of each weighted mean with fixed weights when worker :math:`i`'s answer leaves it
+        (:func:`~truthguard.core.segments.segment_weighted_mean_without`; workers removed already, ``keep``
+        false, score 0)."""
         if keep is None:
             keep = np.ones(answers.n_workers, dtype=bool)
         codes = np.flatnonzero(keep)  # worker codes of ``answers`` in the full coding
-        weights = fit.weights[codes]
-        present = np.bincount(answers.task, minlength=answers.n_tasks)
-        per_answer = weights[answers.worker]
-        total = NUMPY.segment_sum(per_answer, answers.task, answers.n_tasks)
-        estimate = segment_weighted_mean(
-            NUMPY, answers.value, per_answer, answers.task, answers.n_tasks, np.zeros(len(present))
-        )
-        rest = total[answers.task] - per_answer
-        with np.errstate(divide="ignore", invalid="ignore"):
-            moved = np.where(rest > 0, per_answer * (estimate[answers.task] - answers.value) / rest, 0.0)
+        per_answer = fit.weights[codes][answers.worker]
+        task, n_tasks = answers.task, answers.n_tasks
+        estimate = segment_weighted_mean(NUMPY, answers.value, per_answer, task, n_tasks, np.zeros(n_tasks))
+        without = segment_weighted_mean_without(NUMPY, answers.value, per_answer, task, n_tasks, estimate)
+        moved = estimate[task] - without
         scores = np.zeros(len(keep))
         scores[codes] = np.bincount(answers.worker, weights=np.abs(moved), minlength=len(codes))
         return scores
