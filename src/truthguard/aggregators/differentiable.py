@@ -256,9 +256,11 @@ class DifferentiableFit:
             if self._needs_order is None:
                 shapes = jax.tree_util.tree_map(
                     lambda a: jax.ShapeDtypeStruct(np.shape(a), a.dtype),
-                    self._inputs(be, variables, start, arrays, True),
+                    self._inputs(be, variables, start, arrays, False),
                 )
-                jax.eval_shape(self._function, *shapes)  # traces only: records whether the order is read
+                # The order's real shape, without sorting for it: tracing only records whether it is read.
+                shapes[1]["order"] = jax.ShapeDtypeStruct(self._claims.value.shape, np.int64)
+                jax.eval_shape(self._function, *shapes)
                 self._needs_order = bool(self._order_reads)
             score, gradient, estimate = self._function(*self._inputs(be, variables, start, arrays, self._needs_order))
             return float(score), np.asarray(gradient, dtype=np.float64), np.asarray(estimate, dtype=np.float64)

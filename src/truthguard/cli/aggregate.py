@@ -100,10 +100,10 @@ def run(args: argparse.Namespace) -> int:
     scores = evaluate(estimates, data.truth) if data.truth is not None and len(data.truth) else None
     defense = None
     if aggregator is not method:
-        defense = {"name": aggregator.name, "params": _plain(aggregator.get_params(deep=False), skip="base")}
+        defense = {"name": aggregator.name, "params": _params(aggregator, skip="base")}
     summary: dict[str, Any] = {
         "method": method.name,
-        "params": _plain(method.get_params(deep=False), skip="weights"),
+        "params": _params(method, skip="weights"),
         "defense": defense,
         "input": data.source,
         "n_tasks": data.answers.n_tasks,
@@ -118,14 +118,15 @@ def run(args: argparse.Namespace) -> int:
     if scores is not None:
         summary.update(mae=scores.mae, rmse=scores.rmse, n_truth=scores.n)
     if isinstance(aggregator, MIE):
-        summary["removed"] = [v.item() if hasattr(v, "item") else v for v in aggregator.removed_]
+        summary["removed"] = list(aggregator.removed_)  # NumPy ids become plain JSON in emit_json
     summary["objective_history"] = aggregator.objective_history_
     emit_summary(summary, _summary_lines(summary), args.json, written)
     return 0
 
 
-def _plain(params: dict[str, Any], skip: str) -> dict[str, Any]:
-    return {k: v for k, v in params.items() if k != skip}
+def _params(estimator: Any, skip: str) -> dict[str, Any]:
+    """Hyper-parameters for the report, without the one that is not a plain value (nested or a table)."""
+    return {k: v for k, v in estimator.get_params(deep=False).items() if k != skip}
 
 
 def _summary_lines(summary: dict[str, Any]) -> list[str]:

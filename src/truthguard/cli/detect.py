@@ -80,18 +80,14 @@ def run(args: argparse.Namespace) -> int:
         "method": base.name,
         "input": data.source,
         "n_workers": len(scores),
-        "flagged": [_plain(w) for w in flagged],
-        "top": [{"worker": _plain(w), "score": float(v)} for w, v in ranked.head(10).items()],
+        "flagged": list(flagged),  # NumPy ids become plain JSON in emit_json
+        "top": [{"worker": w, "score": float(v)} for w, v in ranked.head(10).items()],
         "output": written,
     }
     if data.malicious is not None:
         summary.update(detection(scores, data.malicious, flagged).to_dict())
     emit_summary(summary, _summary_lines(summary), args.json, written)
     return 0
-
-
-def _plain(value: Any) -> Any:
-    return value.item() if hasattr(value, "item") else value
 
 
 def _summary_lines(summary: dict[str, Any]) -> list[str]:

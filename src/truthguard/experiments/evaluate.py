@@ -112,32 +112,23 @@ def run_attack(
     if not isinstance(attack, Attack):
         raise InputError(f"attack must be an attack object, e.g. OptimizedAttack(); got {type(attack).__name__}")
     honest = Answers.coerce(answers)
-    clean = judge.clone().fit(honest)
     started = time.perf_counter()
     poisoned = attack.poison(honest, bounds, aggregator, random_state=random_state)
     seconds = time.perf_counter() - started
-    fit = judge.clone().fit(poisoned.answers)
+    fit, before, after, moved = _measured(judge, honest, poisoned.answers, truth)
     weights = fit.weights_.to_numpy()
     if weights.size and weights.max() > 0:
         weights = weights / weights.max()  # shares only: precisions near the largest double would overflow a sum
     malicious_worker = np.arange(poisoned.answers.n_workers) >= honest.n_workers
     total_weight = float(np.sum(weights))
     shares = poisoned.malicious_answer_share()
-    before = evaluate(clean.truths_, truth) if truth is not None and len(truth) else None
-    after = evaluate(fit.truths_, truth) if truth is not None and len(truth) else None
     increase = None
     if before is not None and after is not None and before.mae > 0:
         increase = (after.mae - before.mae) / before.mae
     under_target = None
     if judge is not aggregator:
-        target_clean = aggregator.clone().fit(honest).truths_
-        target_fit = aggregator.clone().fit(poisoned.answers).truths_
-        known = truth if truth is not None and len(truth) else None
-        under_target = {
-            "before": evaluate(target_clean, known) if known is not None else None,
-            "after": evaluate(target_fit, known) if known is not None else None,
-            "deviation": deviation(target_fit, target_clean),
-        }
+        _, target_before, target_after, target_moved = _measured(aggregator, honest, poisoned.answers, truth)
+        under_target = {"before": target_before, "after": target_after, "deviation": target_moved}
     report = AttackReport(
         attack=attack.name,
         aggregator=_label(aggregator),
@@ -153,7 +144,7 @@ def run_attack(
         before=before,
         after=after,
         relative_increase=increase,
-        deviation=deviation(fit.truths_, clean.truths_),
+        deviation=moved,
         objective=attack.objective_,
         stage=attack.stage_,
         seconds=seconds,
@@ -166,3 +157,16 @@ def _label(aggregator: Aggregator) -> str:
     """The registry name, with the base method of a defense: ``mwa(crh)``."""
     base = aggregator.get_params(deep=False).get("base")
     return f"{aggregator.name}({_label(base)})" if isinstance(base, Aggregator) else aggregator.name
+
+
+def _measured(
+    aggregator: Aggregator, honest: Answers, poisoned: Answers, truth: pd.Series | None
+) -> tuple[Aggregator, Scores | None, Scores | None, float]:
+    """``aggregator`` fitted on the poisoned answers, its errors before and after (None without truth), and
+    the mean deviation between its clean and poisoned estimates."""
+    clean = aggregator.clone().fit(honest)
+    fit = aggregator.clone().fit(poisoned)
+    known = truth if truth is not None and len(truth) else None
+    before = evaluate(clean.truths_, known) if known is not None else None
+    after = evaluate(fit.truths_, known) if known is not None else None
+    return fit, before, after, deviation(fit.truths_, clean.truths_)
