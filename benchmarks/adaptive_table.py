@@ -18,7 +18,7 @@ import warnings
 from truthguard import datasets
 from truthguard.aggregators import CRH, GTM, Aggregator, IterativeAggregator
 from truthguard.attacks import Attack, BlackBoxAttack, OptimizedAttack, ThreatModel
-from truthguard.defenses import MIE, MWA, CombinedDetector, RemoveThenAggregate, WeightCap
+from truthguard.defenses import MIE, MWA, CombinedDetector, RemoveThenAggregate, WeightCap, WorkerGroupMWA
 from truthguard.experiments import run_attack
 
 SETTINGS: list[tuple[type[IterativeAggregator], float, str | None]] = [(CRH, 0.3, "mean"), (GTM, 0.1, None)]
@@ -29,6 +29,7 @@ def defenses(base: type[IterativeAggregator], k: int) -> dict[str, tuple[Aggrega
     small = {"steps": 10, "line_search_points": 4, "farming_points": 4, "farming_refine": 2}
     return {
         "MWA per answer, weighted": (MWA(base=base(), n_groups=None, weighted_median=True), None),
+        "MWA worker groups G=5": (WorkerGroupMWA(base=base()), BlackBoxAttack()),
         "weight cap 1.5": (WeightCap(base=base(), cap=1.5), None),
         "remove (combined detector)": (
             RemoveThenAggregate(CombinedDetector(base=base()), base(), n_malicious=k),

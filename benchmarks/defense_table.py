@@ -11,6 +11,7 @@ Weather. Run from the repository root:
 
     python benchmarks/defense_table.py                     # Markdown table on standard output
     python benchmarks/defense_table.py --datasets emotion --fractions 0.3 --loads mean --bases crh
+    python benchmarks/defense_table.py --datasets synthetic --loads mean   # every worker answers every task
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import warnings
 from truthguard import datasets
 from truthguard.aggregators import CRH, GTM, Aggregator, IterativeAggregator, Median
 from truthguard.attacks import MaximumAttack, OptimizedAttack, ThreatModel
-from truthguard.defenses import MIE, MWA, WeightCap
+from truthguard.defenses import MIE, MWA, WeightCap, WorkerGroupMWA
 from truthguard.experiments import run_attack
 from truthguard.metrics import mae
 
@@ -37,6 +38,7 @@ def defenses(base: IterativeAggregator, k: int, n_workers: int) -> dict[str, Agg
         "MWA G=5": MWA(base=base.clone()),
         "MWA G=5 ×5 partitions": MWA(base=base.clone(), n_partitions=5),
         "MWA per answer, weighted": MWA(base=base.clone(), n_groups=None, weighted_median=True),
+        "MWA worker groups G=5": WorkerGroupMWA(base=base.clone()),
         "median": Median(),
         "weight cap 1.5": WeightCap(base=base.clone(), cap=1.5),
         "MIE (greedy, k known)": MIE(base=base.clone(), n_malicious=k, screen=screen),

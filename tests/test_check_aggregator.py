@@ -10,7 +10,7 @@ import pytest
 from truthguard.aggregators import AGGREGATORS, CRH, GTM, Aggregator, Mean
 from truthguard.core.backend import Array, ArrayBackend
 from truthguard.core.claims import Claims
-from truthguard.defenses import MIE, MWA, FarmingDetector, RemoveThenAggregate, WeightCap
+from truthguard.defenses import MIE, MWA, FarmingDetector, RemoveThenAggregate, WeightCap, WorkerGroupMWA
 from truthguard.testing import CHECKS, check_aggregator
 
 INSTANCES = {name: cls() for name, cls in AGGREGATORS.items()} | {
@@ -18,6 +18,8 @@ INSTANCES = {name: cls() for name, cls in AGGREGATORS.items()} | {
     "mwa": MWA(),
     "mwa-gtm-3-partitions": MWA(base=GTM(), n_groups=3, n_partitions=3),
     "mwa-mean-of-partitions": MWA(n_partitions=2, combine="mean"),
+    "mwa-workers": WorkerGroupMWA(n_groups=3),
+    "mwa-workers-gtm-2-partitions": WorkerGroupMWA(base=GTM(), n_groups=2, n_partitions=2, combine="mean"),
     "mie": MIE(n_malicious=2),
     "mie-gtm-exact": MIE(base=GTM(), n_malicious=1, search="exact"),
     "mie-screened": MIE(n_malicious=2, screen=3),

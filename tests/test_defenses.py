@@ -18,7 +18,7 @@ from truthguard.core.answers import Answers
 from truthguard.core.backend import NUMPY
 from truthguard.core.claims import Claims
 from truthguard.datasets import Dataset, make_synthetic
-from truthguard.defenses import MIE, MWA, WeightCap, make_defense
+from truthguard.defenses import MIE, MWA, WeightCap, WorkerGroupMWA, make_defense
 from truthguard.experiments import run_attack
 from truthguard.metrics import mae
 
@@ -117,6 +117,40 @@ def test_edge_cases_give_documented_values() -> None:
     assert np.all(np.isfinite(truths.to_numpy()))
 
 
+def test_worker_groups_fit_the_base_method_in_each_group(sparse: pd.DataFrame) -> None:
+    """MWA's other reading, recomputed independently: the same seeded deal of workers into groups, CRH fitted
+    through its public API on each group's answers, the median per task over the groups that answered it, then
+    the median over two partitions."""
+    model = WorkerGroupMWA(base=CRH(**EXACT), n_groups=3, n_partitions=2, random_state=7).fit(sparse)
+    workers = pd.Index(sorted(sparse["worker"].unique()))  # the fitted order of workers (sorted labels)
+    assert workers.equals(model.weights_.index)
+    rng = np.random.default_rng(7)
+    per_partition = []
+    for _ in range(2):
+        group = pd.Series(rng.permutation(len(workers)) % 3, index=workers)
+        estimates = [
+            CRH(**EXACT).fit(rows).truths_ for _, rows in sparse.groupby(sparse["worker"].map(group), sort=True)
+        ]
+        per_partition.append(pd.concat(estimates, axis=1).median(axis=1))
+    expected = pd.concat(per_partition, axis=1).median(axis=1).loc[model.truths_.index]
+    np.testing.assert_allclose(model.truths_.to_numpy(), expected.to_numpy(), rtol=1e-9)
+
+
+def test_worker_groups_limits_and_edge_cases(sparse: pd.DataFrame) -> None:
+    """One group is the base method; more groups than workers is one group per worker (then each task's
+    estimate is the median of its answers, as every single-worker fit returns the worker's answers); a task
+    answered by one group only takes that group's estimate."""
+    one = WorkerGroupMWA(base=CRH(**EXACT), n_groups=1).fit(sparse)
+    base = CRH(**EXACT).fit(sparse)
+    np.testing.assert_allclose(one.truths_.to_numpy(), base.truths_.to_numpy(), rtol=1e-12)
+    np.testing.assert_allclose(one.weights_.to_numpy(), base.weights_.to_numpy(), rtol=1e-12)
+    each = WorkerGroupMWA(n_groups=1000).fit(sparse)
+    np.testing.assert_allclose(each.truths_.to_numpy(), Median().fit_predict(sparse).to_numpy(), rtol=1e-12)
+    lone = pd.DataFrame({"task": ["a", "a", "b"], "worker": ["x", "y", "x"], "value": [1.0, 3.0, 7.0]})
+    truths = WorkerGroupMWA(n_groups=2).fit(lone).truths_
+    assert truths["a"] == 2.0 and truths["b"] == 7.0
+
+
 def test_several_partitions_and_their_combination(sparse: pd.DataFrame) -> None:
     claims = Claims.from_answers(Answers.coerce(sparse))
     singles = [
@@ -190,6 +224,8 @@ def test_cli_aggregate_with_a_defense(run: Run) -> None:
     assert summary["defense"]["params"]["n_groups"] == 3 and "base" not in summary["defense"]["params"]
     plain = json.loads(run("aggregate", "--dataset", "synthetic", "--json")[1])
     assert set(summary) == set(plain) and plain["defense"] is None
+    code, out, _ = run("aggregate", "--dataset", "synthetic", "--defense", "mwa-workers", "--groups", "4", "--json")
+    assert code == 0 and json.loads(out)["defense"]["params"]["n_groups"] == 4
 
 
 @pytest.mark.parametrize(
@@ -200,6 +236,7 @@ def test_cli_aggregate_with_a_defense(run: Run) -> None:
         (("--defense", "mwa", "--groups", "x"), "--groups takes a positive integer or 'each'; got 'x'"),
         (("--method", "median", "--defense", "mwa"), "MWA base must be an iterative aggregator"),
         (("--defense", "mwa", "--defense-param", "combine=max"), "unknown MWA combine 'max'"),
+        (("--defense", "mwa-workers", "--groups", "each"), "WorkerGroupMWA n_groups must be a positive integer"),
     ],
 )
 def test_cli_defense_errors(run: Run, argv: tuple[str, ...], message: str) -> None:

@@ -15,7 +15,7 @@ from truthguard.defenses.detectors import (
     RemoveThenAggregate,
 )
 from truthguard.defenses.mie import MIE
-from truthguard.defenses.mwa import MWA
+from truthguard.defenses.mwa import MWA, WorkerGroupMWA
 from truthguard.defenses.registry import DEFENSES, describe_defenses, make_defense
 
 __all__ = [
@@ -30,6 +30,7 @@ __all__ = [
     "InfluenceDetector",
     "RemoveThenAggregate",
     "WeightCap",
+    "WorkerGroupMWA",
     "describe_defenses",
     "make_defense",
 ]

@@ -9,13 +9,15 @@ from truthguard.aggregators.registry import MethodInfo
 from truthguard.defenses.cap import WeightCap
 from truthguard.defenses.detectors import RemoveThenAggregate
 from truthguard.defenses.mie import MIE
-from truthguard.defenses.mwa import MWA
+from truthguard.defenses.mwa import MWA, WorkerGroupMWA
 from truthguard.errors import InputError
 
 __all__ = ["DEFENSES", "describe_defenses", "make_defense"]
 
 #: Every defense wraps a base method, given as its ``base`` hyper-parameter.
-DEFENSES: dict[str, type[Aggregator]] = {cls.name: cls for cls in (MWA, MIE, RemoveThenAggregate, WeightCap)}
+DEFENSES: dict[str, type[Aggregator]] = {
+    cls.name: cls for cls in (MWA, WorkerGroupMWA, MIE, RemoveThenAggregate, WeightCap)
+}
 
 
 def make_defense(name: str, base: Aggregator, **params: Any) -> Aggregator:
