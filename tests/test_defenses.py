@@ -194,21 +194,36 @@ def test_adaptive_attack_on_mwa_never_below_the_baselines() -> None:
 # ----------------------------------------------------------------------------------- under attack, real data
 
 
+def _under_attack(name: str, load_real: Callable[..., Dataset]) -> Dataset:
+    """A dataset for the defenses-under-attack tests: a real one, or a sparse synthetic crowd (every worker
+    answering a third of the tasks, so that the matched-load and every-task settings differ)."""
+    return make_synthetic(n_tasks=300, n_workers=30, density=0.3, seed=0) if name == "synthetic" else load_real(name)
+
+
+@pytest.mark.parametrize("fraction", [0.1, 0.3])
 @pytest.mark.parametrize("name", ["emotion", "weather", "synthetic"])
-def test_mwa_defends_in_the_matched_load_setting(name: str, load_real: Callable[..., Dataset]) -> None:
-    """Matched load (each malicious worker answers as many tasks as an average honest one), f = 0.3, the
-    far-bound attack: the weighted median with CRH's weights (MWA with one group per answer, group-weighted)
-    lowers CRH's error; on Emotion it keeps MAE within 15 (README: 14.14 against 24.26)."""
-    data = make_synthetic() if name == "synthetic" else load_real(name)
-    threat = ThreatModel(fraction=0.3, tasks_per_worker="mean")
+def test_mwa_defends_in_the_matched_load_setting(
+    name: str, fraction: float, load_real: Callable[..., Dataset]
+) -> None:
+    """Matched load (each malicious worker answers as many tasks as an average honest one), the far-bound
+    attack: the weighted median with CRH's weights (MWA with one group per answer, group-weighted) lets the
+    attack do less damage (error under attack minus clean error) than CRH; at f = 0.3 its error under attack is
+    lower outright, and on Emotion within 15 (README: 14.14 against 24.26). At f = 0.1 on Weather the attack
+    barely moves CRH (4.78 → 4.80) and the weighted median's clean cost (5.01) is larger than that."""
+    data = _under_attack(name, load_real)
+    threat = ThreatModel(fraction=fraction, tasks_per_worker="mean")
     defense = MWA(base=CRH(), n_groups=None, weighted_median=True)
-    attack = MaximumAttack(threat, mode="far")
-    undefended, poisoned = run_attack(data.answers, data.bounds, CRH(), attack, data.truth, random_state=0)
-    defended = mae(defense.fit(poisoned.answers).truths_, data.truth)
-    assert undefended.after is not None
-    assert defended < undefended.after.mae
-    if name == "emotion":
-        assert defended <= 15.0
+    report, _ = run_attack(
+        data.answers, data.bounds, CRH(), MaximumAttack(threat, mode="far"), data.truth, random_state=0,
+        evaluate_with=defense,
+    )  # fmt: skip
+    assert report.before and report.after and report.under_target
+    undefended_before, undefended_after = report.under_target["before"].mae, report.under_target["after"].mae
+    assert report.after.mae - report.before.mae < undefended_after - undefended_before
+    if fraction == 0.3:
+        assert report.after.mae < undefended_after
+    if name == "emotion" and fraction == 0.3:
+        assert report.after.mae <= 15.0
 
 
 # ----------------------------------------------------------------------------------- command line
@@ -334,13 +349,13 @@ def test_mie_edge_cases(sparse: pd.DataFrame) -> None:
 
 @pytest.mark.parametrize("fraction", [0.1, 0.3])
 @pytest.mark.parametrize("load", ["mean", "all"])
-@pytest.mark.parametrize("name", ["emotion", "weather"])
+@pytest.mark.parametrize("name", ["emotion", "weather", "synthetic"])
 def test_mie_lowers_the_error_under_attack(
     name: str, load: str, fraction: float, load_real: Callable[..., Dataset]
 ) -> None:
     """The far-bound attack against CRH, measured under MIE that knows k: lower error than CRH's, in both
     coverage settings (README defense table)."""
-    data = load_real(name)
+    data = _under_attack(name, load_real)
     threat = ThreatModel(fraction=fraction, tasks_per_worker="mean" if load == "mean" else None)
     attack = MaximumAttack(threat, mode="far")
     k = threat.n_malicious_for(data.answers["worker"].nunique())
