@@ -27,7 +27,7 @@ SETTINGS: list[tuple[type[IterativeAggregator], float, str | None]] = [(CRH, 0.3
 def defenses(base: type[IterativeAggregator], k: int) -> dict[str, tuple[Aggregator, Attack | None]]:
     """Each defense and the adaptive attack's hyper-parameters (None: the optimised attack's defaults)."""
     small = {"steps": 10, "line_search_points": 4, "farming_points": 4, "farming_refine": 2}
-    return {
+    candidates: dict[str, tuple[Aggregator, Attack | None]] = {
         "MWA per answer, weighted": (MWA(base=base(), n_groups=None, weighted_median=True), None),
         "MWA worker groups G=5": (WorkerGroupMWA(base=base()), BlackBoxAttack()),
         "weight cap 1.5": (WeightCap(base=base(), cap=1.5), None),
@@ -37,6 +37,9 @@ def defenses(base: type[IterativeAggregator], k: int) -> dict[str, tuple[Aggrega
         ),
         "MIE (greedy)": (MIE(base=base(), n_malicious=k), BlackBoxAttack(**small)),
     }
+    if base is CRH:  # the absolute loss's fixed point is a weighted median whose weights are fitted to it
+        candidates["CRH, absolute loss"] = (CRH(loss="absolute"), None)
+    return candidates
 
 
 def main() -> int:

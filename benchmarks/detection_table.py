@@ -23,7 +23,7 @@ from truthguard.metrics import detection
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--datasets", nargs="*", default=["emotion", "weather"])
+    parser.add_argument("--datasets", nargs="*", default=["emotion", "weather", "synthetic"])
     parser.add_argument("--fraction", type=float, default=0.1)
     args = parser.parse_args()
     warnings.simplefilter("ignore")
