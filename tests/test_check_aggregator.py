@@ -10,7 +10,15 @@ import pytest
 from truthguard.aggregators import AGGREGATORS, CRH, GTM, Aggregator, Mean
 from truthguard.core.backend import Array, ArrayBackend
 from truthguard.core.claims import Claims
-from truthguard.defenses import MIE, MWA, FarmingDetector, RemoveThenAggregate, WeightCap, WorkerGroupMWA
+from truthguard.defenses import (
+    MIE,
+    MWA,
+    CollusionDetector,
+    FarmingDetector,
+    RemoveThenAggregate,
+    WeightCap,
+    WorkerGroupMWA,
+)
 from truthguard.testing import CHECKS, check_aggregator
 
 INSTANCES = {name: cls() for name, cls in AGGREGATORS.items()} | {
@@ -25,6 +33,9 @@ INSTANCES = {name: cls() for name, cls in AGGREGATORS.items()} | {
     "mie-screened": MIE(n_malicious=2, screen=3),
     "remove-combined": RemoveThenAggregate(n_malicious=1),
     "remove-farming-gtm": RemoveThenAggregate(FarmingDetector(base=GTM()), GTM(), n_malicious=2),
+    "remove-collusion-weighted-median": RemoveThenAggregate(
+        CollusionDetector(min_overlap=2), MWA(n_groups=None, weighted_median=True), n_malicious=2
+    ),
     "cap": WeightCap(),
     "cap-gtm-tight": WeightCap(base=GTM(), cap=1.5),
 }

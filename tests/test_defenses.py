@@ -202,9 +202,7 @@ def _under_attack(name: str, load_real: Callable[..., Dataset]) -> Dataset:
 
 @pytest.mark.parametrize("fraction", [0.1, 0.3])
 @pytest.mark.parametrize("name", ["emotion", "weather", "synthetic"])
-def test_mwa_defends_in_the_matched_load_setting(
-    name: str, fraction: float, load_real: Callable[..., Dataset]
-) -> None:
+def test_mwa_defends_in_the_matched_load_setting(name: str, fraction: float, load_real: Callable[..., Dataset]) -> None:
     """Matched load (each malicious worker answers as many tasks as an average honest one), the far-bound
     attack: the weighted median with CRH's weights (MWA with one group per answer, group-weighted) lets the
     attack do less damage (error under attack minus clean error) than CRH; at f = 0.3 its error under attack is

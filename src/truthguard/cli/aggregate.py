@@ -19,6 +19,7 @@ from truthguard.cli.common import (
     write_output,
 )
 from truthguard.core.io import read_table
+from truthguard.core.params import Configurable
 from truthguard.defenses import MIE
 from truthguard.errors import InputError
 from truthguard.metrics import evaluate
@@ -125,8 +126,15 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _params(estimator: Any, skip: str) -> dict[str, Any]:
-    """Hyper-parameters for the report, without the one that is not a plain value (nested or a table)."""
-    return {k: v for k, v in estimator.get_params(deep=False).items() if k != skip}
+    """Hyper-parameters for the report, without ``skip`` (reported apart, or a table); a nested estimator
+    (``remove``'s detector) as its name and its own parameters."""
+    return {
+        k: {"name": getattr(v, "name", type(v).__name__), "params": _params(v, skip="base")}
+        if isinstance(v, Configurable)
+        else v
+        for k, v in estimator.get_params(deep=False).items()
+        if k != skip
+    }
 
 
 def _summary_lines(summary: dict[str, Any]) -> list[str]:

@@ -14,7 +14,7 @@ from truthguard.cli.common import (
     write_output,
 )
 from truthguard.defenses.detectors import DETECTORS, top_workers
-from truthguard.errors import InputError
+from truthguard.defenses.registry import make_detector
 from truthguard.metrics import detection
 
 EXAMPLES = """\
@@ -60,10 +60,8 @@ def add_parser(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     base = make_aggregator(args.method, **parse_assignments(args.param, "--param"))
-    name = args.detector.lower()
-    if name not in DETECTORS:
-        raise InputError(f"unknown detector {args.detector!r}; choose one of {', '.join(DETECTORS)}")
-    detector = DETECTORS[name](base=base)
+    detector = make_detector(args.detector, base)
+    name = detector.name
     data = load_input(args)
     scores = detector.score(data.answers)
     if args.n is not None:
@@ -77,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
     written = write_output(ranked.reset_index(), args.output)
     summary: dict[str, Any] = {
         "detector": name,
-        "method": base.name,
+        "method": base.name if "base" in detector.get_params(deep=False) else None,
         "input": data.source,
         "n_workers": len(scores),
         "flagged": list(flagged),  # NumPy ids become plain JSON in emit_json
@@ -94,8 +92,8 @@ def _summary_lines(summary: dict[str, Any]) -> list[str]:
     flagged = summary["flagged"]
     shown = ", ".join(str(w) for w in flagged[:10]) + (", ..." if len(flagged) > 10 else "")
     lines = [
-        f"detector    {summary['detector']} on {summary['method']}: {summary['n_workers']:,} workers from "
-        f"{summary['input']}",
+        f"detector    {summary['detector']}{' on ' + summary['method'] if summary['method'] else ''}: "
+        f"{summary['n_workers']:,} workers from {summary['input']}",
         f"flagged     {len(flagged)}: {shown or 'none'}",
         "top scores  " + ", ".join(f"{t['worker']} {t['score']:.3g}" for t in summary["top"][:5]),
     ]

@@ -7,6 +7,7 @@ so it can be compared, attacked and swept like any other method.
 from truthguard.defenses.cap import WeightCap
 from truthguard.defenses.detectors import (
     DETECTORS,
+    CollusionDetector,
     CombinedDetector,
     Detector,
     DisagreementDetector,
@@ -16,13 +17,14 @@ from truthguard.defenses.detectors import (
 )
 from truthguard.defenses.mie import MIE
 from truthguard.defenses.mwa import MWA, WorkerGroupMWA
-from truthguard.defenses.registry import DEFENSES, describe_defenses, make_defense
+from truthguard.defenses.registry import DEFENSES, describe_defenses, make_defense, make_detector
 
 __all__ = [
     "DEFENSES",
     "DETECTORS",
     "MIE",
     "MWA",
+    "CollusionDetector",
     "CombinedDetector",
     "Detector",
     "DisagreementDetector",
@@ -33,4 +35,5 @@ __all__ = [
     "WorkerGroupMWA",
     "describe_defenses",
     "make_defense",
+    "make_detector",
 ]

@@ -8,19 +8,21 @@ from typing import ClassVar
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+import scipy.sparse as sparse
 
 from truthguard.aggregators.base import Aggregator, _Fit
 from truthguard.aggregators.crh import CRH
 from truthguard.core.answers import Answers
 from truthguard.core.backend import NUMPY
 from truthguard.core.params import Configurable, Constraint, InstanceOf, Interval
-from truthguard.core.segments import segment_std, segment_weighted_mean_without
+from truthguard.core.segments import segment_std, segment_weighted_mean_without, segment_weighted_median
 from truthguard.defenses.base import Defense, fit_kept
 from truthguard.defenses.mie import MIE
 from truthguard.errors import InputError
 
 __all__ = [
     "DETECTORS",
+    "CollusionDetector",
     "CombinedDetector",
     "Detector",
     "DisagreementDetector",
@@ -182,6 +184,68 @@ class CombinedDetector(FarmingDetector):
         return np.maximum(spread, focus)
 
 
+class CollusionDetector(Detector):
+    r"""Coordination: how consistently a worker sits on the same side of each task's median as other workers.
+
+    On task :math:`m`, an answer's side is :math:`s_i^m = \operatorname{sign}(x_i^m - \operatorname{med}_m)`,
+    centred by the task's mean side, :math:`\tilde s_i^m = s_i^m - \frac{1}{n_m} \sum_{j \in N_m} s_j^m`
+    (answers that tie with the median have side 0 and leave the others unbalanced; the centring keeps such a
+    task from making everyone on its larger side look coordinated). For two workers who
+    answered :math:`n_{ij}` tasks in common, their agreement is
+    :math:`z_{ij} = \sum_{m} \tilde s_i^m \tilde s_j^m / \sqrt{n_{ij}}`, and a worker's score is the sum of its
+    positive agreements, :math:`\sum_{j \neq i,\, n_{ij} \ge n_{\min}} \max(z_{ij}, 0)`.
+
+    Why it catches attackers who look honest one by one: several malicious workers can move a median, or a
+    weighted mean by more than one of them can, only by standing on the same side of the same tasks, and
+    reliability farming (copying the estimate) puts them on the same side too. Honest workers' sides are
+    independent given the task. Only the positive part is summed: a coalition's members agree with each
+    other and disagree with everyone else, and the many negative pairs would cancel the few positive ones.
+    Measured (README detection table) it ranks the attackers first where they coordinate, including the
+    optimised attack crafted against a weighted median that the disagreement scores miss; a single
+    malicious worker has no one to coordinate with and is invisible to it. Needs no base method: the side
+    of the task median does not depend on anyone's weight.
+
+    Complexity: one sparse product over the pairs of answers sharing a task, :math:`\sum_m n_m^2`.
+
+    Args:
+        min_overlap: Pairs of workers with fewer tasks in common are ignored (their agreement is noise).
+
+    Examples:
+        >>> from truthguard.attacks import MaximumAttack, ThreatModel
+        >>> from truthguard.datasets import make_synthetic
+        >>> from truthguard.defenses import CollusionDetector
+        >>> data = make_synthetic(n_tasks=200, n_workers=20, density=0.5, seed=0)
+        >>> threat = ThreatModel(n_malicious=4, tasks_per_worker="mean")
+        >>> poisoned = MaximumAttack(threat, mode="far").poison(data.answers, data.bounds, random_state=0)
+        >>> sorted(CollusionDetector().flag(poisoned.answers, 4)) == sorted(poisoned.malicious_workers)
+        True
+    """
+
+    name = "collusion"
+    summary = "how consistently a worker sits on the same side of each task's median as other workers"
+    _parameter_constraints: ClassVar[dict[str, list[Constraint]]] = {
+        "min_overlap": [Interval("integer", 1, None)],
+    }
+
+    def __init__(self, min_overlap: int = 5) -> None:
+        self.min_overlap = min_overlap
+
+    def _scores(self, answers: Answers) -> FloatArray:
+        task, worker, n_tasks, n_workers = answers.task, answers.worker, answers.n_tasks, answers.n_workers
+        median = np.asarray(segment_weighted_median(NUMPY, answers.value, None, task, n_tasks))
+        side = np.sign(answers.value - median[task])
+        centred = side - (np.bincount(task, weights=side, minlength=n_tasks) / answers.task_counts())[task]
+        shape = (n_tasks, n_workers)
+        sides = sparse.csr_array((centred, (task, worker)), shape=shape)
+        present = sparse.csr_array((np.ones(len(task)), (task, worker)), shape=shape)
+        overlap = (present.T @ present).tocoo()
+        agreement = (sides.T @ sides).tocsr()
+        pairs = (overlap.row != overlap.col) & (overlap.data >= int(self.min_overlap))
+        row, col, n = overlap.row[pairs], overlap.col[pairs], overlap.data[pairs]
+        z = np.asarray(agreement[row, col]).ravel() / np.sqrt(n)
+        return np.bincount(row, weights=np.maximum(z, 0.0), minlength=n_workers).astype(np.float64)
+
+
 def _robust_z(scores: FloatArray) -> FloatArray:
     """Distance from the median in units of the scaled median absolute deviation (1 if that is 0)."""
     center = np.median(scores)
@@ -209,8 +273,9 @@ def _concentration(residuals: FloatArray, answers: Answers, top: float) -> Float
 
 
 #: Detectors by name, for the command line.
-DETECTORS: dict[str, type[_FitsBase]] = {
-    cls.name: cls for cls in (CombinedDetector, DisagreementDetector, FarmingDetector, InfluenceDetector)
+DETECTORS: dict[str, type[Detector]] = {
+    cls.name: cls
+    for cls in (CombinedDetector, DisagreementDetector, FarmingDetector, InfluenceDetector, CollusionDetector)
 }
 
 
