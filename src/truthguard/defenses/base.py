@@ -75,10 +75,17 @@ class FixedPointDefense(Defense, IterativeAggregator):
 
     def _fit(self, answers: Answers) -> _Fit:
         claims = Claims.from_answers(answers)
-        prep = self._prepare(NUMPY, claims)
-        fit, truths = self.base._solve(NUMPY, claims, prep.base)
-        estimate = self._output(NUMPY, claims, prep, truths)
-        return _Fit(np.asarray(estimate), fit.weights, fit.n_iter, fit.converged, fit.history)
+        return self._solve(NUMPY, claims, self._prepare(NUMPY, claims))[0]
+
+    def _solve(
+        self, be: ArrayBackend, claims: Claims, prep: Prepared, start: Array | None = None
+    ) -> tuple[_Fit, Array]:
+        # The base converges by its own test, on its own estimate: a test on the defense's estimate (a median
+        # can stay put while the weights under it still move) would stop early, far from the fixed point when
+        # warm-started from a poisoned estimate.
+        fit, truths = self.base._solve(be, claims, prep.base, start)
+        estimate = self._output(be, claims, prep, truths)
+        return _Fit(np.asarray(estimate), fit.weights, fit.n_iter, fit.converged, fit.history), truths
 
     def _prepare(self, be: ArrayBackend, claims: Claims) -> Prepared:
         return Prepared(self.base._prepare(be, claims), self._prepare_own(claims))
