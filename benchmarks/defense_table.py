@@ -23,7 +23,15 @@ import warnings
 from truthguard import datasets
 from truthguard.aggregators import CRH, GTM, Aggregator, IterativeAggregator, Median
 from truthguard.attacks import MaximumAttack, OptimizedAttack, ThreatModel
-from truthguard.defenses import MIE, MWA, WeightCap, WorkerGroupMWA
+from truthguard.defenses import (
+    MIE,
+    MWA,
+    CollusionDetector,
+    CombinedDetector,
+    RemoveThenAggregate,
+    WeightCap,
+    WorkerGroupMWA,
+)
 from truthguard.experiments import run_attack
 from truthguard.metrics import mae
 
@@ -42,6 +50,11 @@ def defenses(base: IterativeAggregator, k: int, n_workers: int) -> dict[str, Agg
         "median": Median(),
         "weight cap 1.5": WeightCap(base=base.clone(), cap=1.5),
         "MIE (greedy, k known)": MIE(base=base.clone(), n_malicious=k, screen=screen),
+        "remove (combined), then the base": RemoveThenAggregate(CombinedDetector(base=base.clone()), base.clone(), k),
+        "remove (collusion), then the base": RemoveThenAggregate(CollusionDetector(), base.clone(), k),
+        "remove (collusion), then weighted median": RemoveThenAggregate(
+            CollusionDetector(), MWA(base=base.clone(), n_groups=None, weighted_median=True), k
+        ),
     }
 
 
@@ -51,6 +64,7 @@ def main() -> int:
     parser.add_argument("--bases", nargs="*", choices=list(BASES), default=list(BASES))
     parser.add_argument("--fractions", nargs="*", type=float, default=[0.1, 0.3])
     parser.add_argument("--loads", nargs="*", choices=["all", "mean"], default=["mean", "all"])
+    parser.add_argument("--only", nargs="*", metavar="TEXT", help="only the defenses whose label contains one of these")
     args = parser.parse_args()
     warnings.simplefilter("ignore")  # dominated-estimate warnings: expected under attack
     print("| dataset | base | load | f | share | defense | clean | far | optimized → base | optimized → defense |")
@@ -68,6 +82,8 @@ def main() -> int:
                     k = threat.n_malicious_for(data.answers["worker"].nunique())
                     n_workers = data.answers["worker"].nunique() + k
                     for label, defense in defenses(base, k, n_workers).items():
+                        if args.only and not any(text in label for text in args.only):
+                            continue
                         far_report, _ = run_attack(
                             data.answers, data.bounds, base, far, data.truth, random_state=0, evaluate_with=defense
                         )
