@@ -1,5 +1,7 @@
-"""Experiments: attacks run against aggregators and measured (before/after error, deviation, shares)."""
+"""Experiments: attacks run against aggregators and measured (before/after error, deviation, shares), and
+experiment files (grids of datasets, methods, defenses, attacks, fractions and seeds) read and checked."""
 
+from truthguard.experiments.config import Cell, Entry, Experiment, read_experiment
 from truthguard.experiments.evaluate import AttackReport, run_attack
 
-__all__ = ["AttackReport", "run_attack"]
+__all__ = ["AttackReport", "Cell", "Entry", "Experiment", "read_experiment", "run_attack"]
