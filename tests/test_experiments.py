@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
+from cli_helpers import assert_input_error, make_runner
 from truthguard import InputError
 from truthguard.aggregators import CRH
-from truthguard.attacks import OptimizedAttack
+from truthguard.attacks import MaximumAttack, OptimizedAttack, ThreatModel
+from truthguard.datasets import make_synthetic
 from truthguard.defenses import MWA
-from truthguard.experiments.config import read_experiment
+from truthguard.experiments import read_experiment, run_attack
+from truthguard.experiments.runner import run_experiment
 
 GRID = """
 name = "quick"
@@ -115,3 +120,108 @@ def test_a_bad_file_is_refused_in_one_line(tmp_path: Path, text: str, message: s
 def test_a_missing_file(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="does not exist; check the path"):
         read_experiment(tmp_path / "absent.toml")
+
+
+# ----------------------------------------------------------------------------------- running a grid
+
+SMALL = """
+name = "small"
+seeds = [0, 1]
+fractions = [0.0, 0.2]
+coverage = ["all", "mean"]
+
+[[dataset]]
+name = "synthetic"
+options = { n_tasks = 60, n_workers = 10, density = 0.5 }
+
+[[aggregator]]
+name = "crh"
+
+[[defense]]
+name = "none"
+
+[[defense]]
+name = "mie"
+params = { n_malicious = 2 }
+
+[[defense]]
+name = "mie"
+params = { n_malicious = 99 }    # more than there are workers: every attacked cell of it fails at fit time
+
+[[attack]]
+name = "maximum"
+params = { mode = "far" }
+"""
+
+TIMINGS = ["seconds", "attack_seconds"]
+
+
+def test_a_grid_runs_end_to_end_and_resumes(tmp_path: Path) -> None:
+    """Rows: per seed, 1 clean + 2 attacked cells for each of the 3 defenses = 18. The impossible MIE fails in
+    every one of its cells (clean included) with the fit's message, the others succeed; their figures are
+    run_attack's for the same cell; a second run adds nothing and runs again only the failed cells."""
+    experiment = read_experiment(_write(tmp_path, SMALL))
+    out = tmp_path / "results"
+    seen: list[dict[str, object]] = []
+    table = run_experiment(experiment, out, jobs=1, on_cell=seen.append)
+    assert len(table) == len(seen) == 18
+    assert list(table["key"]) == [cell.key for cell in experiment.cells()]
+    failed = table[table["status"] == "error"]
+    assert set(failed["defense"]) == {"mie(n_malicious=99)"} and len(failed) == 6
+    assert failed["error"].str.contains("would remove every one of the").all()
+    ok = table[table["status"] == "ok"]
+    for column in ["mae_before", "mae_after", "deviation", "malicious_weight_share", "seconds"]:
+        assert ok[column].notna().all(), column
+    attacked = ok[(ok["defense"] == "mie(n_malicious=2)") & (ok["fraction"] > 0)]
+    assert attacked["removed_recall"].between(0, 1).all() and (attacked["removed"] == 2).all()
+    row = ok[(ok["defense"] == "none") & (ok["coverage"] == "mean") & (ok["seed"] == 1)].iloc[0]
+    data = make_synthetic(n_tasks=60, n_workers=10, density=0.5)
+    threat = ThreatModel(fraction=0.2, tasks_per_worker="mean")
+    report, _ = run_attack(data.answers, data.bounds, CRH(), MaximumAttack(threat, mode="far"), data.truth, 1)
+    assert report.after is not None and row["mae_after"] == pytest.approx(report.after.mae, rel=1e-12)
+    assert row["malicious_weight_share"] == pytest.approx(report.malicious_weight_share, rel=1e-12)
+    on_disk = pd.read_parquet(out / "results.parquet")
+    pd.testing.assert_frame_equal(on_disk, table)
+    assert len(pd.read_csv(out / "results.csv")) == 18
+    assert json.loads((out / "experiment.json").read_text())["experiment"] == experiment.to_dict()
+    again: list[dict[str, object]] = []
+    resumed = run_experiment(experiment, out, jobs=1, on_cell=again.append)
+    assert len(again) == 6 and {r["status"] for r in again} == {"error"}  # only the failed cells ran again
+    pd.testing.assert_frame_equal(resumed.drop(columns=TIMINGS), table.drop(columns=TIMINGS))
+
+
+def test_processes_give_the_same_table(tmp_path: Path) -> None:
+    experiment = read_experiment(_write(tmp_path, SMALL.replace("[0, 1]", "[0]")))
+    serial = run_experiment(experiment, tmp_path / "one", jobs=1)
+    parallel = run_experiment(experiment, tmp_path / "two", jobs=2)
+    pd.testing.assert_frame_equal(serial.drop(columns=TIMINGS), parallel.drop(columns=TIMINGS))
+
+
+def test_an_interrupted_journal_resumes(tmp_path: Path) -> None:
+    """A crash mid-line leaves a cut last line: it is ignored and that cell runs again; a corrupt line
+    before the last is an error naming the file."""
+    experiment = read_experiment(_write(tmp_path, SMALL.replace("[0, 1]", "[0]")))
+    out = tmp_path / "results"
+    run_experiment(experiment, out, jobs=1)
+    journal = out / "cells.jsonl"
+    lines = journal.read_text().splitlines()
+    journal.write_text("\n".join(lines[:3]) + "\n" + lines[3][: len(lines[3]) // 2])
+    ran: list[dict[str, object]] = []
+    table = run_experiment(experiment, out, jobs=1, on_cell=ran.append)
+    assert len(table) == 9 and len(ran) == 6  # the 3 intact cells stay; the 6 others (the cut one too) run
+    journal.write_text("{broken\n" + "\n".join(lines))
+    with pytest.raises(InputError, match=r"cells\.jsonl' is corrupt at line 1; delete it to start over"):
+        run_experiment(experiment, out, jobs=1)
+
+
+def test_cli_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run = make_runner(capsys)
+    path = _write(tmp_path, SMALL.replace("[0, 1]", "[0]"))
+    code, out, _ = run("run", path, "-o", tmp_path / "results", "--jobs", "1", "--json")
+    summary = json.loads(out)
+    assert code == 1 and summary["cells"] == 9 and len(summary["failed"]) == 3  # failures: exit status 1
+    assert "would remove every one of the" in summary["failed"][0]["error"]
+    assert_input_error(*run("run", tmp_path / "absent.toml", "-o", tmp_path / "x"))
+    assert "--jobs takes a positive number" in assert_input_error(
+        *run("run", path, "-o", tmp_path / "x", "--jobs", "0")
+    )

@@ -293,7 +293,7 @@ def add_defense_arguments(parser: argparse.ArgumentParser, *options: tuple[str, 
     )
     if k:
         group.add_argument(
-            "--n-malicious", dest="k_for_defense", type=int, metavar="K", help="MIE: how many workers to remove"
+            "--n-malicious", dest="k_for_defense", type=int, metavar="K", help="MIE, remove: how many workers to remove"
         )
     group.add_argument(
         "--defense-param",

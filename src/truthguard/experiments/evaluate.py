@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,6 +50,8 @@ class AttackReport:
         under_target: When measured with another aggregator than the one attacked (``evaluated_with``), the
             same figures under the attacked one: ``before``, ``after`` (MAE/RMSE, None without truth) and
             ``deviation``; None otherwise.
+        removed: The workers the evaluated method removed from the poisoned answers (MIE, remove-then-
+            aggregate: its ``removed_``); None for a method that removes no one.
     """
 
     attack: str
@@ -70,6 +73,7 @@ class AttackReport:
     stage: str
     seconds: float
     under_target: dict[str, Any] | None = None
+    removed: list[Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain values, for JSON."""
@@ -89,11 +93,14 @@ def run_attack(
     truth: pd.Series | None = None,
     random_state: RandomState = None,
     evaluate_with: Aggregator | None = None,
+    clean_fits: MutableMapping[str, Aggregator] | None = None,
 ) -> tuple[AttackReport, PoisonedAnswers]:
     """Poison ``answers`` with ``attack`` against ``aggregator`` and compare the estimates before and after.
 
     The estimates are those of ``evaluate_with`` when given (an attack crafted against one method, e.g. the
     undefended CRH, measured under another, e.g. a defense: a transferred attack), else of ``aggregator``.
+    ``clean_fits``, a dictionary shared by calls on the same ``answers``, keeps the fits on the clean answers
+    (keyed by the method's ``repr``), so a sweep fits each method on them once.
 
     Examples:
         >>> from truthguard.aggregators import CRH
@@ -115,7 +122,7 @@ def run_attack(
     started = time.perf_counter()
     poisoned = attack.poison(honest, bounds, aggregator, random_state=random_state)
     seconds = time.perf_counter() - started
-    fit, before, after, moved = _measured(judge, honest, poisoned.answers, truth)
+    fit, before, after, moved = _measured(judge, honest, poisoned.answers, truth, clean_fits)
     weights = fit.weights_.to_numpy()
     if weights.size and weights.max() > 0:
         weights = weights / weights.max()  # shares only: precisions near the largest double would overflow a sum
@@ -127,7 +134,9 @@ def run_attack(
         increase = (after.mae - before.mae) / before.mae
     under_target = None
     if judge is not aggregator:
-        _, target_before, target_after, target_moved = _measured(aggregator, honest, poisoned.answers, truth)
+        _, target_before, target_after, target_moved = _measured(
+            aggregator, honest, poisoned.answers, truth, clean_fits
+        )
         under_target = {"before": target_before, "after": target_after, "deviation": target_moved}
     report = AttackReport(
         attack=attack.name,
@@ -149,6 +158,7 @@ def run_attack(
         stage=attack.stage_,
         seconds=seconds,
         under_target=under_target,
+        removed=list(fit.removed_) if hasattr(fit, "removed_") else None,
     )
     return report, poisoned
 
@@ -160,11 +170,19 @@ def _label(aggregator: Aggregator) -> str:
 
 
 def _measured(
-    aggregator: Aggregator, honest: Answers, poisoned: Answers, truth: pd.Series | None
+    aggregator: Aggregator,
+    honest: Answers,
+    poisoned: Answers,
+    truth: pd.Series | None,
+    clean_fits: MutableMapping[str, Aggregator] | None,
 ) -> tuple[Aggregator, Scores | None, Scores | None, float]:
     """``aggregator`` fitted on the poisoned answers, its errors before and after (None without truth), and
     the mean deviation between its clean and poisoned estimates."""
-    clean = aggregator.clone().fit(honest)
+    clean = None if clean_fits is None else clean_fits.get(repr(aggregator))
+    if clean is None:
+        clean = aggregator.clone().fit(honest)
+        if clean_fits is not None:
+            clean_fits[repr(aggregator)] = clean
     fit = aggregator.clone().fit(poisoned)
     known = truth if truth is not None and len(truth) else None
     before = evaluate(clean.truths_, known) if known is not None else None

@@ -1,0 +1,224 @@
+"""Running an experiment: every cell, in parallel over processes, into a tidy table that survives interruption.
+
+The results folder holds ``cells.jsonl``, a journal with one line per finished cell (appended and flushed as
+each cell ends, so Ctrl-C or a crash loses at most the cells under way), and, written atomically at the end
+(and after an interruption, from what the journal holds), ``results.parquet`` and ``results.csv`` (one row
+per cell and seed) and ``experiment.json`` (the resolved configuration and the library's version).
+Re-running the same file into the same folder runs only the cells missing from the journal, and those that
+failed (their row is replaced).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import multiprocessing
+import os
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from truthguard import __version__, datasets
+from truthguard.aggregators.base import Aggregator
+from truthguard.core.io import write_table
+from truthguard.core.progress import progress
+from truthguard.errors import InputError
+from truthguard.experiments.config import NONE, Cell, Experiment
+from truthguard.experiments.evaluate import run_attack
+from truthguard.metrics import evaluate
+
+__all__ = ["JOURNAL", "run_experiment"]
+
+JOURNAL = "cells.jsonl"
+#: Environment for worker processes: one thread each for BLAS and XLA, so that --jobs processes use --jobs cores.
+SINGLE_THREADED = {
+    "OMP_NUM_THREADS": "1",
+    "OPENBLAS_NUM_THREADS": "1",
+    "MKL_NUM_THREADS": "1",
+    "XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1",
+}
+
+
+def run_experiment(
+    experiment: Experiment,
+    directory: str | os.PathLike[str],
+    jobs: int | None = None,
+    on_cell: Callable[[dict[str, Any]], None] | None = None,
+) -> pd.DataFrame:
+    """Run every cell of ``experiment`` not already in ``directory``'s journal and return the whole table.
+
+    Args:
+        experiment: The checked grid (:func:`~truthguard.experiments.read_experiment`).
+        directory: The results folder (created if needed).
+        jobs: Worker processes (default: every core); 1 runs the cells in this process.
+        on_cell: Called with each finished cell's row (for a caller's own reporting).
+    """
+    folder = Path(directory)
+    folder.mkdir(parents=True, exist_ok=True)
+    journal = folder / JOURNAL
+    done = {row["key"]: row for row in _read_journal(journal)}
+    cells = experiment.cells()  # dataset by dataset: a worker keeps one dataset and its clean fits at a time
+    todo = [cell for cell in cells if done.get(cell.key, {}).get("status") != "ok"]
+    workers = max(1, min(jobs or os.cpu_count() or 1, len(todo)))
+    _write_configuration(experiment, folder)
+    try:
+        with journal.open("a", encoding="utf-8") as log, progress(len(todo), "cells", unit="cell") as bar:
+            for row in _rows(experiment, todo, workers):
+                done[row["key"]] = row
+                log.write(json.dumps(row, default=_plain) + "\n")
+                log.flush()
+                bar.update(1)
+                if on_cell is not None:
+                    on_cell(row)
+    finally:  # also after Ctrl-C: the table holds every cell the journal holds
+        table = _table([done[c.key] for c in cells if c.key in done])
+        write_table(table, folder / "results.parquet")
+        write_table(table, folder / "results.csv")
+    return table
+
+
+def _rows(experiment: Experiment, cells: list[Cell], workers: int) -> Iterator[dict[str, Any]]:
+    """Each cell's row as it finishes: in this process, or in ``workers`` spawned single-threaded processes."""
+    if workers == 1:
+        for cell in cells:
+            yield _run_one(experiment, cell)
+        return
+    # Spawned, not forked: JAX's threads do not survive a fork. The environment is what the workers inherit.
+    saved = {key: os.environ.get(key) for key in SINGLE_THREADED}
+    os.environ.update(SINGLE_THREADED)
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+    try:
+        # A few cells ahead of the workers, submitted in order, so each worker tends to stay on one dataset.
+        queue = iter(cells)
+        pending = {pool.submit(_run_one, experiment, cell) for cell in itertools.islice(queue, 2 * workers)}
+        while pending:
+            finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for future in finished:
+                yield future.result()
+                pending |= {pool.submit(_run_one, experiment, cell) for cell in itertools.islice(queue, 1)}
+        pool.shutdown()
+    except BaseException:
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+#: Per process: the last dataset loaded and the clean fits on it (cells come dataset by dataset).
+_CACHE: dict[str, Any] = {"dataset": None, "data": None, "fits": {}}
+
+
+def _run_one(experiment: Experiment, cell: Cell) -> dict[str, Any]:
+    """One cell's row: its parameters, ``status`` ``ok`` with every metric, or ``error`` with the message."""
+    row = _parameters(cell)
+    started = time.perf_counter()
+    try:
+        if _CACHE["dataset"] != cell.dataset.label:
+            _CACHE.update(
+                dataset=cell.dataset.label, data=datasets.load(cell.dataset.name, **cell.dataset.options), fits={}
+            )
+        row |= _measure(experiment, cell, _CACHE["data"], _CACHE["fits"])
+        row["status"], row["error"] = "ok", None
+    except Exception as error:  # a failing cell is recorded and the others go on
+        row["status"] = "error"
+        row["error"] = f"{type(error).__name__}: {error}".splitlines()[0]
+        row["traceback"] = traceback.format_exc(limit=8)
+    row["seconds"] = time.perf_counter() - started
+    return row
+
+
+def _parameters(cell: Cell) -> dict[str, Any]:
+    return {
+        "key": cell.key,
+        "dataset": cell.dataset.label,
+        "aggregator": cell.aggregator.label,
+        "defense": cell.defense.label,
+        "attack": cell.attack.label,
+        "against": cell.attack.against if cell.attack.name != NONE else None,
+        "fraction": cell.fraction,
+        "coverage": None if cell.attack.name == NONE else str(cell.coverage or "all"),
+        "knowledge": None if cell.attack.name == NONE else cell.knowledge,
+        "seed": cell.seed,
+    }
+
+
+def _measure(experiment: Experiment, cell: Cell, data: datasets.Dataset, fits: dict[str, Aggregator]) -> dict[str, Any]:
+    base, judged, attack = experiment.build(cell)
+    if attack is None:
+        key = repr(judged)
+        if key not in fits:
+            fits[key] = judged.clone().fit(data.answers)
+        scores = evaluate(fits[key].truths_, data.truth)
+        return {
+            "mae_before": scores.mae, "rmse_before": scores.rmse, "mae_after": scores.mae,
+            "rmse_after": scores.rmse, "relative_increase": 0.0, "deviation": 0.0, "n_malicious": 0,
+            "malicious_answer_share": 0.0, "task_share_mean": 0.0, "task_share_max": 0.0,
+            "malicious_weight_share": 0.0,
+        }  # fmt: skip
+    target = judged if cell.attack.against == "defense" else base
+    report, poisoned = run_attack(
+        data.answers, data.bounds, target, attack, data.truth, random_state=cell.seed,
+        evaluate_with=None if target is judged else judged, clean_fits=fits,
+    )  # fmt: skip
+    assert report.before is not None and report.after is not None  # every dataset here has its truth
+    row = {
+        "mae_before": report.before.mae, "rmse_before": report.before.rmse, "mae_after": report.after.mae,
+        "rmse_after": report.after.rmse, "relative_increase": report.relative_increase, "deviation": report.deviation,
+        "n_malicious": report.n_malicious, "malicious_answer_share": report.malicious_answer_share,
+        "task_share_mean": report.task_share_mean, "task_share_max": report.task_share_max,
+        "malicious_weight_share": report.malicious_weight_share, "objective": report.objective,
+        "stage": report.stage, "attack_seconds": report.seconds,
+    }  # fmt: skip
+    if report.removed is not None:
+        malicious = set(poisoned.malicious_workers)
+        caught = sum(worker in malicious for worker in report.removed)
+        row["removed"] = len(report.removed)
+        row["removed_precision"] = caught / len(report.removed) if report.removed else 0.0
+        row["removed_recall"] = caught / len(malicious) if malicious else 1.0
+    return row
+
+
+def _table(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    table = pd.DataFrame(rows)
+    return table.drop(columns=[c for c in ("traceback",) if c in table.columns])
+
+
+def _read_journal(path: Path) -> list[dict[str, Any]]:
+    """The journal's rows; a last line cut short by a crash is ignored (its cell runs again)."""
+    if not path.exists():
+        return []
+    lines = path.read_text(encoding="utf-8").splitlines()
+    rows = []
+    for number, line in enumerate(lines, 1):
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            if number < len(lines):
+                raise InputError(
+                    f"results journal {str(path)!r} is corrupt at line {number}; delete it to start over"
+                ) from None
+    return rows
+
+
+def _write_configuration(experiment: Experiment, folder: Path) -> None:
+    text = json.dumps({"experiment": experiment.to_dict(), "truthguard": __version__}, indent=2) + "\n"
+    temporary = folder / "experiment.json.tmp"
+    temporary.write_text(text, encoding="utf-8")
+    temporary.replace(folder / "experiment.json")
+
+
+def _plain(value: Any) -> Any:
+    """JSON for NumPy scalars."""
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"not JSON: {type(value).__name__}")
