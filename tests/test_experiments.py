@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import tomllib
 from pathlib import Path
 
 import pandas as pd
@@ -225,3 +226,10 @@ def test_cli_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert "--jobs takes a positive number" in assert_input_error(
         *run("run", path, "-o", tmp_path / "x", "--jobs", "0")
     )
+
+
+def test_the_readmes_experiment_file_is_valid() -> None:
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    block = readme.split("```toml\n", 1)[1].split("```", 1)[0]
+    experiment = read_experiment(tomllib.loads(block))
+    assert len(experiment.cells()) == 2 * (2 + 2 * 2 * 2 * 2)  # seeds x defenses x (clean + f x coverage x knowledge)
