@@ -17,7 +17,7 @@ import warnings
 from truthguard import datasets
 from truthguard.aggregators import CRH, GTM
 from truthguard.attacks import MaximumAttack, OptimizedAttack, ThreatModel
-from truthguard.defenses import DETECTORS
+from truthguard.defenses import DETECTORS, make_detector
 from truthguard.metrics import detection
 
 
@@ -38,9 +38,9 @@ def main() -> int:
                 for attack in (MaximumAttack(threat, mode="far"), OptimizedAttack(threat)):
                     poisoned = attack.poison(data.answers, data.bounds, base(), random_state=0)
                     cells, seconds = [], []
-                    for detector in DETECTORS.values():
+                    for detector_name in DETECTORS:
                         started = time.perf_counter()
-                        scores = detector(base=base()).score(poisoned.answers)
+                        scores = make_detector(detector_name, base()).score(poisoned.answers)
                         seconds.append(time.perf_counter() - started)
                         result = detection(scores, poisoned.worker_is_malicious)
                         cells.append(f"{result.roc_auc:.2f} / {result.f1:.2f}")
