@@ -14,7 +14,7 @@ import pytest
 from cli_helpers import Run, assert_input_error, make_runner
 from truthguard import InputError
 from truthguard.aggregators import CRH, GTM
-from truthguard.attacks import MaximumAttack, OptimizedAttack, ThreatModel
+from truthguard.attacks import BlackBoxAttack, MaximumAttack, OptimizedAttack, ThreatModel
 from truthguard.datasets import Dataset, make_synthetic
 from truthguard.defenses import (
     MWA,
@@ -25,6 +25,7 @@ from truthguard.defenses import (
     InfluenceDetector,
     RemoveThenAggregate,
 )
+from truthguard.experiments import run_attack
 from truthguard.metrics import detection, mae
 
 
@@ -146,6 +147,25 @@ def test_collusion_catches_the_attack_crafted_against_a_weighted_median(load_rea
     combined = detection(CombinedDetector().score(poisoned.answers), poisoned.worker_is_malicious)
     assert collusion.roc_auc >= 0.99 and collusion.roc_auc > combined.roc_auc
     assert collusion.f1 >= 0.9
+
+
+def test_removing_colluders_holds_on_emotion(load_real: Callable[..., Dataset]) -> None:
+    """The issue's target: Emotion, f = 0.3, matched load, a defense within MAE 15 under the transferred and
+    the adaptive attack. Removing the 16 workers who coordinate most, then CRH: the optimised attack crafted
+    against CRH is removed entirely (the clean error, 11.93) and the black-box attack crafted against the
+    defense itself does no better (README adaptive table: 14.14 is the worst, from uncoordinated variants)."""
+    data = load_real("emotion")
+    threat = ThreatModel(fraction=0.3, tasks_per_worker="mean")
+    defense = RemoveThenAggregate(CollusionDetector(), CRH(), n_malicious=16)
+    transfer, poisoned = run_attack(
+        data.answers, data.bounds, CRH(), OptimizedAttack(threat), data.truth, random_state=0,
+        evaluate_with=defense,
+    )  # fmt: skip
+    assert transfer.after is not None and transfer.under_target is not None
+    assert sorted(transfer.removed or []) == sorted(poisoned.malicious_workers)
+    assert transfer.after.mae <= 15.0 < transfer.under_target["after"].mae
+    adaptive, _ = run_attack(data.answers, data.bounds, defense, BlackBoxAttack(threat), data.truth, random_state=0)
+    assert adaptive.after is not None and adaptive.after.mae <= 15.0
 
 
 def test_remove_then_aggregate() -> None:
