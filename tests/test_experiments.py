@@ -233,3 +233,23 @@ def test_the_readmes_experiment_file_is_valid() -> None:
     block = readme.split("```toml\n", 1)[1].split("```", 1)[0]
     experiment = read_experiment(tomllib.loads(block))
     assert len(experiment.cells()) == 2 * (2 + 2 * 2 * 2 * 2)  # seeds x defenses x (clean + f x coverage x knowledge)
+
+
+def test_removing_defenses_assume_the_cells_number_of_attackers(tmp_path: Path) -> None:
+    """MIE without n_malicious removes as many workers as the cell has attackers (0 in the clean cell, where
+    it is then the base method), the figure run_attack gives for MIE built with that k by hand."""
+    text = (
+        SMALL.replace("[0, 1]", "[0]")
+        .replace("params = { n_malicious = 2 }", "")
+        .replace('[[defense]]\nname = "mie"\nparams = { n_malicious = 99 }', "")
+    )
+    experiment = read_experiment(_write(tmp_path, text))
+    table = run_experiment(experiment, tmp_path / "results", jobs=1)
+    mie = table[table["defense"] == "mie"]
+    clean = mie[mie["attack"] == "none"].iloc[0]
+    assert clean["mae_after"] == pytest.approx(
+        table[(table["defense"] == "none") & (table["attack"] == "none")].iloc[0]["mae_after"]
+    )
+    attacked = mie[mie["attack"] != "none"]
+    k = ThreatModel(fraction=0.2).n_malicious_for(10)
+    assert (attacked["removed"] == k).all() and (attacked["n_malicious"] == k).all()

@@ -50,7 +50,7 @@ from truthguard.aggregators.registry import make_aggregator
 from truthguard.attacks.base import Attack
 from truthguard.attacks.registry import make_attack
 from truthguard.attacks.threat import ThreatModel
-from truthguard.defenses.registry import make_defense
+from truthguard.defenses.registry import DEFENSES, make_defense
 from truthguard.errors import InputError
 
 __all__ = ["Cell", "Entry", "Experiment", "read_experiment"]
@@ -161,13 +161,22 @@ class Experiment:
             known_fraction=self.known_fraction,
         )  # fmt: skip
 
-    def build(self, cell: Cell) -> tuple[Aggregator, Aggregator, Attack | None]:
+    def build(self, cell: Cell, n_honest: int | None = None) -> tuple[Aggregator, Aggregator, Attack | None]:
         """Fresh estimators for a cell: the undefended aggregator, the one measured (the defense around it,
-        or the aggregator itself) and the attack (None for a clean cell)."""
+        or the aggregator itself) and the attack (None for a clean cell).
+
+        A removing defense (MIE, ``remove``) whose ``params`` leave out ``n_malicious`` assumes the cell's
+        number of malicious workers among ``n_honest`` honest ones (0 in a clean cell; its clean error with
+        the attacked cells' k is their ``mae_before``).
+        """
         base = make_aggregator(cell.aggregator.name, **cell.aggregator.options)
         judged = base
         if cell.defense.name != NONE:
-            judged = make_defense(cell.defense.name, base.clone(), **cell.defense.options)
+            assumed = {}
+            if n_honest is not None and "n_malicious" not in cell.defense.options:
+                k = 0 if cell.attack.name == NONE else self.threat(cell).n_malicious_for(n_honest)
+                assumed = {"n_malicious": k} if "n_malicious" in DEFENSES[cell.defense.name]._param_names() else {}
+            judged = make_defense(cell.defense.name, base.clone(), **assumed, **cell.defense.options)
         attack = None
         if cell.attack.name != NONE:
             attack = make_attack(cell.attack.name, self.threat(cell), **cell.attack.options)

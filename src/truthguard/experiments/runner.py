@@ -153,7 +153,7 @@ def _parameters(cell: Cell) -> dict[str, Any]:
 
 
 def _measure(experiment: Experiment, cell: Cell, data: datasets.Dataset, fits: dict[str, Aggregator]) -> dict[str, Any]:
-    base, judged, attack = experiment.build(cell)
+    base, judged, attack = experiment.build(cell, n_honest=int(data.answers["worker"].nunique()))
     if attack is None:
         key = repr(judged)
         if key not in fits:
