@@ -78,6 +78,21 @@ def test_the_grid_expands_into_cells(tmp_path: Path) -> None:
     assert read_experiment(experiment.to_dict()).cells() == cells  # the resolved configuration reads back
 
 
+def test_an_attack_narrows_the_grid(tmp_path: Path) -> None:
+    """An attack table's own knowledge and coverage lists replace the grid's for that attack only: the random
+    attack knows nothing, so one knowledge setting is enough (per seed and defense: 2 fractions x 2 coverages
+    x 1, against 2 x 2 x 2 for the optimised attack)."""
+    text = GRID + '[[attack]]\nname = "random"\nknowledge = ["full"]\ncoverage = ["mean"]\n'
+    experiment = read_experiment(_write(tmp_path, text))
+    random = [c for c in experiment.cells() if c.attack.name == "random"]
+    assert len(random) == 2 * 2 * 2 * 1 * 1  # seeds x defenses x fractions x coverage x knowledge
+    assert {(c.knowledge, c.coverage) for c in random} == {("full", "mean")}
+    assert experiment.to_dict()["attack"][2] == {
+        "name": "random", "params": {}, "against": "base", "knowledge": ["full"], "coverage": ["mean"],
+    }  # fmt: skip
+    assert read_experiment(experiment.to_dict()).cells() == experiment.cells()
+
+
 def test_defaults_of_a_minimal_file(tmp_path: Path) -> None:
     experiment = read_experiment(_write(tmp_path, MINIMAL))
     assert [cell.key for cell in experiment.cells()] == ["synthetic | crh | none | none | seed=0"]
@@ -108,6 +123,9 @@ def test_defaults_of_a_minimal_file(tmp_path: Path) -> None:
          "unknown [[attack]] 1 against 'target'; choose one of base, defense"),
         (MINIMAL + '[[attack]]\nname = "optimized"\nparms = {}\n', "[[attack]] 1: unknown key 'parms'; allowed"),
         (MINIMAL + '[[attack]]\nname = "optimized"\nparams = 3\n', "[[attack]] 1: params must be a table"),
+        (MINIMAL + '[[attack]]\nname = "random"\nknowledge = ["most"]\n',
+         "unknown [[attack]] 1 knowledge 'most'; choose one of full, partial"),
+        (MINIMAL + '[[attack]]\nname = "random"\ncoverage = []\n', "[[attack]] 1 coverage must be a non-empty list"),
         ("name = [\n", "is not valid TOML"),
     ],
 )  # fmt: skip

@@ -32,6 +32,10 @@ an hour into a sweep.
     name = "optimized"
     params = { steps = 20 }
     against = "base"                  # crafted against the undefended aggregator (transfer), or "defense"
+
+    [[attack]]
+    name = "random"
+    knowledge = ["full"]              # an attack table may narrow the grid's knowledge or coverage lists
 """
 
 from __future__ import annotations
@@ -74,7 +78,7 @@ _ENTRY_KEYS = {
     "dataset": ("name", "options"),
     "aggregator": ("name", "params"),
     "defense": ("name", "params"),
-    "attack": ("name", "params", "against"),
+    "attack": ("name", "params", "against", "knowledge", "coverage"),
 }
 
 
@@ -89,6 +93,8 @@ class Entry:
     name: str
     options: Mapping[str, Any] = field(default_factory=dict)
     against: str = "base"
+    knowledge: tuple[str, ...] | None = None  # an attack's own lists, instead of the grid's
+    coverage: tuple[int | str | None, ...] | None = None
 
     @property
     def label(self) -> str:
@@ -145,12 +151,15 @@ class Experiment:
         ):
             if 0.0 in self.fractions or not self.attacks:
                 out.append(Cell(data, aggregator, defense, clean, 0.0, None, "full", seed))
-            for attack, fraction, coverage, knowledge in itertools.product(
-                self.attacks, [f for f in self.fractions if f > 0], self.coverage, self.knowledge
-            ):
+            for attack in self.attacks:
                 if attack.against == "defense" and defense.name == NONE:
                     continue  # the same as against the base: run once
-                out.append(Cell(data, aggregator, defense, attack, fraction, coverage, knowledge, seed))
+                for fraction, coverage, knowledge in itertools.product(
+                    [f for f in self.fractions if f > 0],
+                    attack.coverage or self.coverage,
+                    attack.knowledge or self.knowledge,
+                ):
+                    out.append(Cell(data, aggregator, defense, attack, fraction, coverage, knowledge, seed))
         return out
 
     def threat(self, cell: Cell) -> ThreatModel:
@@ -194,8 +203,17 @@ class Experiment:
             "dataset": [{"name": e.name, "options": dict(e.options)} for e in self.datasets],
             "aggregator": [{"name": e.name, "params": dict(e.options)} for e in self.aggregators],
             "defense": [{"name": e.name, "params": dict(e.options)} for e in self.defenses],
-            "attack": [{"name": e.name, "params": dict(e.options), "against": e.against} for e in self.attacks],
+            "attack": [_attack_table(e) for e in self.attacks],
         }
+
+
+def _attack_table(entry: Entry) -> dict[str, Any]:
+    table: dict[str, Any] = {"name": entry.name, "params": dict(entry.options), "against": entry.against}
+    if entry.knowledge is not None:
+        table["knowledge"] = list(entry.knowledge)
+    if entry.coverage is not None:
+        table["coverage"] = ["all" if c is None else c for c in entry.coverage]
+    return table
 
 
 def read_experiment(source: str | Path | Mapping[str, Any]) -> Experiment:
@@ -245,8 +263,6 @@ class _Checker:
         known = data.get("known_fraction", 0.5)
         if isinstance(known, bool) or not isinstance(known, int | float) or not 0 < known <= 1:
             raise self.fail(f"known_fraction must be a number in (0, 1]; got {known!r}")
-        coverage = self.listed("coverage", data.get("coverage", ["all"]))
-        knowledge = self.listed("knowledge", data.get("knowledge", ["full"]))
         experiment = Experiment(
             name=name,
             datasets=self.entries(data, "dataset"),
@@ -254,8 +270,8 @@ class _Checker:
             defenses=self.entries(data, "defense", default=[{"name": NONE}]),
             attacks=self.entries(data, "attack", default=[]),
             fractions=tuple(float(f) for f in fractions),
-            coverage=tuple(self.coverage(c) for c in coverage),
-            knowledge=tuple(self.choice("knowledge", k, KNOWLEDGE) for k in knowledge),
+            coverage=self.coverages("coverage", data.get("coverage", ["all"])),
+            knowledge=self.knowledges("knowledge", data.get("knowledge", ["full"])),
             known_fraction=float(known),
             seeds=tuple(int(s) for s in seeds),
         )
@@ -283,12 +299,19 @@ class _Checker:
             raise self.fail(f"unknown {key} {value!r}; choose one of {', '.join(allowed)}")
         return str(value)
 
-    def coverage(self, value: Any) -> int | str | None:
-        if value in ("all", "mean"):
-            return None if value == "all" else "mean"
-        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
-            return value
-        raise self.fail(f'coverage must list "all", "mean" or a positive number of tasks; got {value!r}')
+    def coverages(self, key: str, value: Any) -> tuple[int | str | None, ...]:
+        out: list[int | str | None] = []
+        for item in self.listed(key, value):
+            if item in ("all", "mean"):
+                out.append(None if item == "all" else "mean")
+            elif isinstance(item, int) and not isinstance(item, bool) and item > 0:
+                out.append(item)
+            else:
+                raise self.fail(f'{key} must list "all", "mean" or a positive number of tasks; got {item!r}')
+        return tuple(out)
+
+    def knowledges(self, key: str, value: Any) -> tuple[str, ...]:
+        return tuple(self.choice(key, k, KNOWLEDGE) for k in self.listed(key, value))
 
     def entries(
         self, data: dict[str, Any], table: str, default: list[dict[str, Any]] | None = None
@@ -312,7 +335,9 @@ class _Checker:
                     f"{at}: {allowed[1]} must be a table, e.g. {allowed[1]} = {{ key = 1 }}; got {options!r}"
                 )
             against = self.choice(f"{at} against", item.get("against", "base"), AGAINST)
-            entry = Entry(name.lower(), options, against)
+            knowledge = self.knowledges(f"{at} knowledge", item["knowledge"]) if "knowledge" in item else None
+            coverage = self.coverages(f"{at} coverage", item["coverage"]) if "coverage" in item else None
+            entry = Entry(name.lower(), options, against, knowledge, coverage)
             if entry in out:
                 raise self.fail(f"{at}: the same as an earlier [[{table}]]; remove one")
             out.append(entry)
