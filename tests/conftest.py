@@ -7,7 +7,11 @@ download: the user cache is redirected to a temporary folder, and a test needing
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
+import re
+import shlex
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -16,6 +20,7 @@ import pytest
 from hypothesis import settings
 
 from truthguard import datasets
+from truthguard.cli.main import main
 from truthguard.datasets import files
 
 ON_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -93,3 +98,24 @@ def write_csv(tmp_path: Path) -> Callable[[str, str], Path]:
         return path
 
     return write
+
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+def readme_main_job() -> str:
+    """The README's main job: its first command, ``pip install . && truthguard ...``."""
+    blocks = re.findall(r"```bash\n(.*?)```", README.read_text(encoding="utf-8"), flags=re.DOTALL)
+    lines = [line.split("  #")[0].strip() for block in blocks for line in block.splitlines()]
+    return next(line for line in lines if line.startswith("pip install . && truthguard"))
+
+
+@pytest.fixture(scope="session")
+def main_job(tmp_path_factory: pytest.TempPathFactory) -> tuple[int, str, Path]:
+    """The README's main job run once, as a user would, in a fresh folder: exit status, output, folder."""
+    folder = tmp_path_factory.mktemp("main-job")
+    argv = shlex.split(readme_main_job().split("&&", 1)[1])[1:]
+    out = io.StringIO()
+    with contextlib.chdir(folder), contextlib.redirect_stdout(out):
+        code = main(argv)
+    return code, out.getvalue(), folder

@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+import pandas as pd
+
 from truthguard.cli.common import emit_summary
 from truthguard.errors import InputError
-from truthguard.experiments.config import read_experiment
+from truthguard.experiments.config import Experiment, read_experiment
 from truthguard.experiments.runner import JOURNAL, run_experiment
 
 EXAMPLES = """\
@@ -41,6 +43,11 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--jobs takes a positive number of processes; got {args.jobs}")
     experiment = read_experiment(args.experiment)
     table = run_experiment(experiment, args.output, jobs=args.jobs)
+    return report_run(experiment, table, args)
+
+
+def report_run(experiment: Experiment, table: pd.DataFrame, args: argparse.Namespace) -> int:
+    """Print what a run did (text or ``--json``); the exit status: 1 when a cell failed, else 0."""
     failed = table[table["status"] != "ok"]
     summary = {
         "experiment": experiment.name,

@@ -93,14 +93,15 @@ def run_attack(
     truth: pd.Series | None = None,
     random_state: RandomState = None,
     evaluate_with: Aggregator | None = None,
-    clean_fits: MutableMapping[str, Aggregator] | None = None,
+    cache: MutableMapping[tuple[str, ...], Any] | None = None,
 ) -> tuple[AttackReport, PoisonedAnswers]:
     """Poison ``answers`` with ``attack`` against ``aggregator`` and compare the estimates before and after.
 
     The estimates are those of ``evaluate_with`` when given (an attack crafted against one method, e.g. the
     undefended CRH, measured under another, e.g. a defense: a transferred attack), else of ``aggregator``.
-    ``clean_fits``, a dictionary shared by calls on the same ``answers``, keeps the fits on the clean answers
-    (keyed by the method's ``repr``), so a sweep fits each method on them once.
+    ``cache``, a dictionary shared by calls on the same ``answers``, keeps the fits on the clean answers and
+    the poisoned answers (keyed by the methods', the attack's and the seed's ``repr``), so a sweep fits each
+    method on the clean answers once and runs each attack once for all the defenses it is measured under.
 
     Examples:
         >>> from truthguard.aggregators import CRH
@@ -119,10 +120,16 @@ def run_attack(
     if not isinstance(attack, Attack):
         raise InputError(f"attack must be an attack object, e.g. OptimizedAttack(); got {type(attack).__name__}")
     honest = Answers.coerce(answers)
-    started = time.perf_counter()
-    poisoned = attack.poison(honest, bounds, aggregator, random_state=random_state)
-    seconds = time.perf_counter() - started
-    fit, before, after, moved = _measured(judge, honest, poisoned.answers, truth, clean_fits)
+    key = ("poison", repr(aggregator), repr(attack), repr(random_state))
+    if cache is not None and key in cache:
+        poisoned, objective, stage, seconds = cache[key]
+    else:
+        started = time.perf_counter()
+        poisoned = attack.poison(honest, bounds, aggregator, random_state=random_state)
+        objective, stage, seconds = attack.objective_, attack.stage_, time.perf_counter() - started
+        if cache is not None:
+            cache[key] = (poisoned, objective, stage, seconds)
+    fit, before, after, moved = _measured(judge, honest, poisoned.answers, truth, cache)
     weights = fit.weights_.to_numpy()
     if weights.size and weights.max() > 0:
         weights = weights / weights.max()  # shares only: precisions near the largest double would overflow a sum
@@ -134,9 +141,7 @@ def run_attack(
         increase = (after.mae - before.mae) / before.mae
     under_target = None
     if judge is not aggregator:
-        _, target_before, target_after, target_moved = _measured(
-            aggregator, honest, poisoned.answers, truth, clean_fits
-        )
+        _, target_before, target_after, target_moved = _measured(aggregator, honest, poisoned.answers, truth, cache)
         under_target = {"before": target_before, "after": target_after, "deviation": target_moved}
     report = AttackReport(
         attack=attack.name,
@@ -154,8 +159,8 @@ def run_attack(
         after=after,
         relative_increase=increase,
         deviation=moved,
-        objective=attack.objective_,
-        stage=attack.stage_,
+        objective=objective,
+        stage=stage,
         seconds=seconds,
         under_target=under_target,
         removed=list(fit.removed_) if hasattr(fit, "removed_") else None,
@@ -174,15 +179,16 @@ def _measured(
     honest: Answers,
     poisoned: Answers,
     truth: pd.Series | None,
-    clean_fits: MutableMapping[str, Aggregator] | None,
+    cache: MutableMapping[tuple[str, ...], Any] | None,
 ) -> tuple[Aggregator, Scores | None, Scores | None, float]:
     """``aggregator`` fitted on the poisoned answers, its errors before and after (None without truth), and
     the mean deviation between its clean and poisoned estimates."""
-    clean = None if clean_fits is None else clean_fits.get(repr(aggregator))
+    key = ("clean", repr(aggregator))
+    clean = None if cache is None else cache.get(key)
     if clean is None:
         clean = aggregator.clone().fit(honest)
-        if clean_fits is not None:
-            clean_fits[repr(aggregator)] = clean
+        if cache is not None:
+            cache[key] = clean
     fit = aggregator.clone().fit(poisoned)
     known = truth if truth is not None and len(truth) else None
     before = evaluate(clean.truths_, known) if known is not None else None

@@ -25,7 +25,6 @@ import numpy as np
 import pandas as pd
 
 from truthguard import __version__, datasets
-from truthguard.aggregators.base import Aggregator
 from truthguard.core.io import write_table
 from truthguard.core.progress import progress
 from truthguard.errors import InputError
@@ -63,13 +62,13 @@ def run_experiment(
     folder.mkdir(parents=True, exist_ok=True)
     journal = folder / JOURNAL
     done = {row["key"]: row for row in _read_journal(journal)}
-    cells = experiment.cells()  # dataset by dataset: a worker keeps one dataset and its clean fits at a time
+    cells = experiment.cells()
     todo = [cell for cell in cells if done.get(cell.key, {}).get("status") != "ok"]
-    workers = max(1, min(jobs or os.cpu_count() or 1, len(todo)))
+    workers = max(1, min(jobs or os.cpu_count() or 1, len(_units(todo))))
     _write_configuration(experiment, folder)
     try:
         with journal.open("a", encoding="utf-8") as log, progress(len(todo), "cells", unit="cell") as bar:
-            for row in _rows(experiment, todo, workers):
+            for row in _rows(experiment, _units(todo), workers):
                 done[row["key"]] = row
                 log.write(json.dumps(row, default=_plain) + "\n")
                 log.flush()
@@ -83,25 +82,42 @@ def run_experiment(
     return table
 
 
-def _rows(experiment: Experiment, cells: list[Cell], workers: int) -> Iterator[dict[str, Any]]:
-    """Each cell's row as it finishes: in this process, or in ``workers`` spawned single-threaded processes."""
+def _units(cells: list[Cell]) -> list[list[Cell]]:
+    """The cells in units of work: those that share one poisoned set of answers (one attack crafted against
+    the undefended method, measured under every defense) run together, so the attack runs once; the clean
+    cells of a dataset and method run together. Dataset by dataset, so a worker keeps one dataset at a time."""
+    units: dict[tuple[Any, ...], list[Cell]] = {}
+    for cell in cells:
+        if cell.attack.name == NONE:
+            key: tuple[Any, ...] = (cell.dataset.label, cell.aggregator.label)
+        else:
+            adaptive = cell.defense.label if cell.attack.against == "defense" else None
+            key = (cell.dataset.label, cell.aggregator.label, cell.attack.label, cell.attack.against, adaptive,
+                   cell.fraction, cell.coverage, cell.knowledge, cell.seed)  # fmt: skip
+        units.setdefault(key, []).append(cell)
+    return list(units.values())
+
+
+def _rows(experiment: Experiment, units: list[list[Cell]], workers: int) -> Iterator[dict[str, Any]]:
+    """Each cell's row, unit by unit as units finish: in this process, or in ``workers`` spawned
+    single-threaded processes."""
     if workers == 1:
-        for cell in cells:
-            yield _run_one(experiment, cell)
+        for unit in units:
+            yield from _run_unit(experiment, unit)
         return
     # Spawned, not forked: JAX's threads do not survive a fork. The environment is what the workers inherit.
     saved = {key: os.environ.get(key) for key in SINGLE_THREADED}
     os.environ.update(SINGLE_THREADED)
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
     try:
-        # A few cells ahead of the workers, submitted in order, so each worker tends to stay on one dataset.
-        queue = iter(cells)
-        pending = {pool.submit(_run_one, experiment, cell) for cell in itertools.islice(queue, 2 * workers)}
+        # A few units ahead of the workers, submitted in order, so each worker tends to stay on one dataset.
+        queue = iter(units)
+        pending = {pool.submit(_run_unit, experiment, unit) for unit in itertools.islice(queue, 2 * workers)}
         while pending:
             finished, pending = wait(pending, return_when=FIRST_COMPLETED)
             for future in finished:
-                yield future.result()
-                pending |= {pool.submit(_run_one, experiment, cell) for cell in itertools.islice(queue, 1)}
+                yield from future.result()
+                pending |= {pool.submit(_run_unit, experiment, unit) for unit in itertools.islice(queue, 1)}
         pool.shutdown()
     except BaseException:
         pool.shutdown(wait=False, cancel_futures=True)
@@ -114,7 +130,12 @@ def _rows(experiment: Experiment, cells: list[Cell], workers: int) -> Iterator[d
                 os.environ[key] = value
 
 
-#: Per process: the last dataset loaded and the clean fits on it (cells come dataset by dataset).
+def _run_unit(experiment: Experiment, unit: list[Cell]) -> list[dict[str, Any]]:
+    return [_run_one(experiment, cell) for cell in unit]
+
+
+#: Per process: the last dataset loaded, and the clean fits and poisoned answers on it (see run_attack's
+#: cache; cells come dataset by dataset).
 _CACHE: dict[str, Any] = {"dataset": None, "data": None, "fits": {}}
 
 
@@ -152,10 +173,12 @@ def _parameters(cell: Cell) -> dict[str, Any]:
     }
 
 
-def _measure(experiment: Experiment, cell: Cell, data: datasets.Dataset, fits: dict[str, Aggregator]) -> dict[str, Any]:
+def _measure(
+    experiment: Experiment, cell: Cell, data: datasets.Dataset, fits: dict[tuple[str, ...], Any]
+) -> dict[str, Any]:
     base, judged, attack = experiment.build(cell, n_honest=int(data.answers["worker"].nunique()))
     if attack is None:
-        key = repr(judged)
+        key = ("clean", repr(judged))
         if key not in fits:
             fits[key] = judged.clone().fit(data.answers)
         scores = evaluate(fits[key].truths_, data.truth)
@@ -168,7 +191,7 @@ def _measure(experiment: Experiment, cell: Cell, data: datasets.Dataset, fits: d
     target = judged if cell.attack.against == "defense" else base
     report, poisoned = run_attack(
         data.answers, data.bounds, target, attack, data.truth, random_state=cell.seed,
-        evaluate_with=None if target is judged else judged, clean_fits=fits,
+        evaluate_with=None if target is judged else judged, cache=fits,
     )  # fmt: skip
     assert report.before is not None and report.after is not None  # every dataset here has its truth
     row = {
