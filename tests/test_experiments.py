@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import tomllib
+import warnings
 from pathlib import Path
 
 import pandas as pd
@@ -286,3 +287,20 @@ def test_the_quick_reproduction(main_job: tuple[int, str, Path]) -> None:
     deviation = damage["deviation"].mean()
     for method in ("crh", "gtm"):
         assert deviation[(method, "optimized")] > deviation[(method, "random")]
+
+
+def test_warnings_go_into_the_table(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worker process has no terminal: what the library warns about in a cell is kept in its row."""
+    from truthguard.errors import DominatedEstimateWarning
+    from truthguard.experiments import runner
+
+    measure = runner._measure
+
+    def warning_measure(*args: object) -> dict[str, object]:
+        warnings.warn(DominatedEstimateWarning("task 7 is dominated"), stacklevel=1)
+        warnings.warn(DominatedEstimateWarning("task 7 is dominated"), stacklevel=1)  # once in the row
+        return measure(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(runner, "_measure", warning_measure)
+    table = run_experiment(read_experiment(_write(tmp_path, MINIMAL)), tmp_path / "results", jobs=1)
+    assert list(table["warnings"]) == ["DominatedEstimateWarning: task 7 is dominated"]

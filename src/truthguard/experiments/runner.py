@@ -16,6 +16,7 @@ import multiprocessing
 import os
 import time
 import traceback
+import warnings
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from pathlib import Path
@@ -27,7 +28,7 @@ import pandas as pd
 from truthguard import __version__, datasets
 from truthguard.core.io import write_table
 from truthguard.core.progress import progress
-from truthguard.errors import InputError
+from truthguard.errors import InputError, TruthGuardWarning
 from truthguard.experiments.config import NONE, Cell, Experiment
 from truthguard.experiments.evaluate import run_attack
 from truthguard.metrics import evaluate
@@ -140,20 +141,26 @@ _CACHE: dict[str, Any] = {"dataset": None, "data": None, "fits": {}}
 
 
 def _run_one(experiment: Experiment, cell: Cell) -> dict[str, Any]:
-    """One cell's row: its parameters, ``status`` ``ok`` with every metric, or ``error`` with the message."""
+    """One cell's row: its parameters, ``status`` ``ok`` with every metric, or ``error`` with the message;
+    ``warnings``, what the library warned about (expected under attack: a worker process has no terminal to
+    print them on, and the table is where a reader looks)."""
     row = _parameters(cell)
     started = time.perf_counter()
-    try:
-        if _CACHE["dataset"] != cell.dataset.label:
-            _CACHE.update(
-                dataset=cell.dataset.label, data=datasets.load(cell.dataset.name, **cell.dataset.options), fits={}
-            )
-        row |= _measure(experiment, cell, _CACHE["data"], _CACHE["fits"])
-        row["status"], row["error"] = "ok", None
-    except Exception as error:  # a failing cell is recorded and the others go on
-        row["status"] = "error"
-        row["error"] = f"{type(error).__name__}: {error}".splitlines()[0]
-        row["traceback"] = traceback.format_exc(limit=8)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", TruthGuardWarning)
+        try:
+            if _CACHE["dataset"] != cell.dataset.label:
+                _CACHE.update(
+                    dataset=cell.dataset.label, data=datasets.load(cell.dataset.name, **cell.dataset.options), fits={}
+                )
+            row |= _measure(experiment, cell, _CACHE["data"], _CACHE["fits"])
+            row["status"], row["error"] = "ok", None
+        except Exception as error:  # a failing cell is recorded and the others go on
+            row["status"] = "error"
+            row["error"] = f"{type(error).__name__}: {error}".splitlines()[0]
+            row["traceback"] = traceback.format_exc(limit=8)
+    messages = list(dict.fromkeys(f"{w.category.__name__}: {w.message}" for w in caught))
+    row["warnings"] = " | ".join(messages) if messages else None
     row["seconds"] = time.perf_counter() - started
     return row
 
