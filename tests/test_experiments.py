@@ -304,3 +304,29 @@ def test_warnings_go_into_the_table(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     monkeypatch.setattr(runner, "_measure", warning_measure)
     table = run_experiment(read_experiment(_write(tmp_path, MINIMAL)), tmp_path / "results", jobs=1)
     assert list(table["warnings"]) == ["DominatedEstimateWarning: task 7 is dominated"]
+
+
+def test_the_figures(main_job: tuple[int, str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The quick reproduction draws its figures: each kind as PNG and SVG, images of the size the layout asks
+    for (2 methods x 1 dataset: 8.4 x 3.4 inches at 150 dpi); `truthguard plot` redraws them byte for byte."""
+    from PIL import Image
+
+    code, out, folder = main_job
+    figures = folder / "results" / "figures"
+    names = sorted(path.name for path in figures.iterdir())
+    kinds = ["attacks", "defenses", "knowledge", "weight_share"]
+    assert names == sorted(f"{kind}_mean.{suffix}" for kind in kinds for suffix in ("png", "svg"))
+    assert "figures     8 files" in out
+    for kind in kinds:
+        with Image.open(figures / f"{kind}_mean.png") as image:
+            assert image.size == (1260, 510)
+        assert (figures / f"{kind}_mean.svg").read_text(encoding="utf-8").lstrip().startswith("<?xml")
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    (copy / "results.parquet").write_bytes((folder / "results" / "results.parquet").read_bytes())
+    run = make_runner(capsys)
+    code, out, _ = run("plot", copy, "--json")
+    assert code == 0 and len(json.loads(out)["figures"]) == 8
+    for name in names:
+        assert (copy / "figures" / name).read_bytes() == (figures / name).read_bytes(), name
+    assert "no results table in" in assert_input_error(*run("plot", tmp_path / "absent"))

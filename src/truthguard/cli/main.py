@@ -21,7 +21,7 @@ from types import FrameType
 from typing import Any
 
 from truthguard import __version__
-from truthguard.cli import aggregate, attack, datasets, detect, methods, reproduce, run
+from truthguard.cli import aggregate, attack, datasets, detect, methods, plot, reproduce, run
 from truthguard.cli.common import Parser, echo, warning_line
 from truthguard.core.progress import set_progress
 from truthguard.errors import TruthGuardError, TruthGuardWarning
@@ -50,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"truthguard {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=Parser)
-    for module in (aggregate, attack, detect, run, reproduce, datasets, methods):
+    for module in (aggregate, attack, detect, run, reproduce, plot, datasets, methods):
         module.add_parser(commands)
     return parser
 

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
+from truthguard.cli.plot import draw
 from truthguard.cli.run import report_run
 from truthguard.errors import InputError
+from truthguard.experiments.figures import plot_results
 from truthguard.experiments.runner import run_experiment
 from truthguard.experiments.studies import load_study
 
@@ -24,7 +27,8 @@ def add_parser(subparsers: Any) -> None:
         description="Run the built-in experiment reproducing Fang et al.'s study (synthetic, Emotion and Weather; "
         "CRH and GTM; no attack, random, maximum and optimised attacks with full and partial knowledge; no "
         "defense, MWA and MIE; malicious fractions 0 to 30 %; both coverage settings; three seeds) into the "
-        "results folder, resumable as 'truthguard run' is. --quick runs a reduced grid on synthetic data only.",
+        "results folder, resumable as 'truthguard run' is, and draw its figures into DIR/figures. --quick runs a "
+        "reduced grid on synthetic data only.",
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -41,4 +45,9 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--jobs takes a positive number of processes; got {args.jobs}")
     experiment = load_study("fang2021-quick" if args.quick else "fang2021")
     table = run_experiment(experiment, args.output, jobs=args.jobs)
-    return report_run(experiment, table, args)
+    status = report_run(experiment, table, args)
+    if not args.json:  # one JSON object on standard output; `truthguard plot DIR --json` lists the figures
+        draw(Path(args.output), as_json=False)
+    else:
+        plot_results(table, Path(args.output) / "figures")
+    return status

@@ -33,7 +33,7 @@ from truthguard.experiments.config import NONE, Cell, Experiment
 from truthguard.experiments.evaluate import run_attack
 from truthguard.metrics import evaluate
 
-__all__ = ["JOURNAL", "run_experiment"]
+__all__ = ["JOURNAL", "read_results", "run_experiment"]
 
 JOURNAL = "cells.jsonl"
 #: Environment for worker processes: one thread each for BLAS and XLA, so that --jobs processes use --jobs cores.
@@ -216,6 +216,25 @@ def _measure(
         row["removed_precision"] = caught / len(report.removed) if report.removed else 0.0
         row["removed_recall"] = caught / len(malicious) if malicious else 1.0
     return row
+
+
+def read_results(directory: str | os.PathLike[str]) -> pd.DataFrame:
+    """The results table of a folder written by :func:`run_experiment`.
+
+    Raises:
+        InputError: The folder has no ``results.parquet``, or it is not one.
+    """
+    path = Path(directory) / "results.parquet"
+    if not path.is_file():
+        raise InputError(f"no results table in {str(directory)!r}; run 'truthguard run' or 'reproduce' into it first")
+    try:
+        table = pd.read_parquet(path)
+    except Exception as error:  # pyarrow's errors for a file that is not Parquet are of several types
+        raise InputError(f"{str(path)!r} is not a results table ({error}); run the experiment again") from None
+    missing = [c for c in ("key", "status", "attack", "defense", "fraction") if c not in table.columns]
+    if missing:
+        raise InputError(f"{str(path)!r} is not a results table (no column {missing[0]!r}); run the experiment again")
+    return table
 
 
 def _table(rows: list[dict[str, Any]]) -> pd.DataFrame:

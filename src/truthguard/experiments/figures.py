@@ -1,0 +1,152 @@
+"""Figures of an experiment's results table: error against the malicious fraction, per dataset and method.
+
+Every figure is a grid of panels (a row per dataset, a column per aggregator), the malicious fraction on the
+x axis, the mean over seeds on the y axis with the seeds' standard deviation as error bars, and one line per
+attack, defense or knowledge setting. Colours are the Okabe–Ito palette (distinguishable with every common
+colour-vision deficiency) and each line also has its own marker, so the figures read in grey print too.
+Each is written as PNG (150 dpi) and SVG, one file per coverage setting.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from truthguard.core.output import open_output
+
+__all__ = ["FIGURES", "plot_results"]
+
+OKABE_ITO = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000")
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
+NONE = "none"
+# No creation date in the files: the same table gives the same bytes.
+_METADATA: dict[str, dict[str, Any]] = {"png": {"Software": None}, "svg": {"Date": None}}
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One kind of figure: which rows it shows, what is on the y axis, and what each line is."""
+
+    name: str
+    title: str
+    y: str
+    y_label: str
+    lines: str  # the column whose values are the lines
+    rows: Callable[[pd.DataFrame], pd.Series]  # which attacked rows it shows
+    clean_point: bool = True  # start each line at fraction 0 with the clean error
+
+
+def _base(values: pd.Series) -> pd.Series:
+    return values.str.split("(").str[0]
+
+
+def _strongest(table: pd.DataFrame) -> str:
+    """The attack whose mean error over the undefended cells is largest (the figures under defenses use it)."""
+    undefended = table[(table["defense"] == NONE) & (table["attack"] != NONE)]
+    return str(undefended.groupby("attack")["mae_after"].mean().idxmax())
+
+
+FIGURES = (
+    Figure("attacks", "Error under each attack (no defense, full knowledge)", "mae_after", "MAE", "attack",
+           lambda t: (t["defense"] == NONE) & (t["knowledge"] == "full")),
+    Figure("defenses", "Error under each defense ({strongest}, full knowledge)", "mae_after", "MAE",
+           "defense", lambda t: (t["attack"] == _strongest(t)) & (t["knowledge"] == "full")),
+    Figure("knowledge", "Full against partial knowledge ({strongest}, no defense)", "mae_after", "MAE",
+           "knowledge", lambda t: (t["attack"] == _strongest(t)) & (t["defense"] == NONE)),
+    Figure("weight_share", "The attackers' share of the weight (no defense, full knowledge)",
+           "malicious_weight_share", "malicious weight share", "attack",
+           lambda t: (t["defense"] == NONE) & (t["knowledge"] == "full"), clean_point=False),
+)  # fmt: skip
+
+
+def plot_results(table: pd.DataFrame, directory: str | os.PathLike[str]) -> list[Path]:
+    """Write every figure of ``table`` (an experiment's results) into ``directory``; the files written.
+
+    Only successful cells are plotted; a figure with nothing to show (e.g. no partial-knowledge cells) is
+    skipped.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only, never a window
+    import matplotlib.pyplot as plt
+
+    folder = Path(directory)
+    folder.mkdir(parents=True, exist_ok=True)
+    ok = table[table["status"] == "ok"]
+    attacked = ok[ok["attack"] != NONE]
+    written: list[Path] = []
+    if attacked.empty:
+        return written
+    with plt.rc_context({"svg.hashsalt": "truthguard", "font.size": 9, "axes.spines.top": False,
+                         "axes.spines.right": False}):  # fmt: skip
+        for coverage in sorted(attacked["coverage"].dropna().unique()):
+            for figure in FIGURES:
+                rows = attacked[(attacked["coverage"] == coverage)]
+                rows = rows[figure.rows(rows)]
+                if rows.empty or rows[figure.lines].nunique() < 1:
+                    continue
+                clean = ok[ok["attack"] == NONE] if figure.clean_point else None
+                title = figure.title.format(strongest=f"the strongest attack, {_short(_strongest(attacked))}")
+                fig = _draw(plt, figure, rows, clean, f"{title}\nmalicious workers answer {_coverage(coverage)}")
+                for suffix in ("png", "svg"):
+                    path = folder / f"{figure.name}_{coverage}.{suffix}"
+                    with open_output(path) as stream:  # atomic: a failed write leaves no half figure
+                        fig.savefig(stream, format=suffix, dpi=150, metadata=_METADATA[suffix])
+                    written.append(path)
+                plt.close(fig)
+    return written
+
+
+def _coverage(coverage: str) -> str:
+    return {"all": "every task", "mean": "as many tasks as an average honest worker"}.get(
+        coverage, f"{coverage} tasks each"
+    )
+
+
+def _draw(plt: Any, figure: Figure, rows: pd.DataFrame, clean: pd.DataFrame | None, title: str) -> Any:
+    datasets = list(dict.fromkeys(rows["dataset"]))
+    methods = list(dict.fromkeys(rows["aggregator"]))
+    fig, axes = plt.subplots(
+        len(datasets), len(methods), figsize=(3.4 * len(methods) + 1.6, 2.6 * len(datasets) + 0.8),
+        squeeze=False, constrained_layout=True,
+    )  # fmt: skip
+    lines = list(dict.fromkeys(rows[figure.lines]))
+    for r, dataset in enumerate(datasets):
+        for c, method in enumerate(methods):
+            ax = axes[r][c]
+            panel = rows[(rows["dataset"] == dataset) & (rows["aggregator"] == method)]
+            for number, line in enumerate(lines):
+                points = panel[panel[figure.lines] == line]
+                if clean is not None:
+                    start = clean[(clean["dataset"] == dataset) & (clean["aggregator"] == method)]
+                    if figure.lines == "defense":
+                        start = start[start["defense"] == line]
+                    else:
+                        start = start[start["defense"] == points["defense"].iloc[0]] if len(points) else start[:0]
+                    points = pd.concat([start, points])
+                stats = points.groupby("fraction")[figure.y].agg(["mean", "std"]).fillna({"std": 0.0})
+                if stats.empty:
+                    continue
+                ax.errorbar(
+                    stats.index, stats["mean"], yerr=stats["std"], label=_short(line),
+                    color=OKABE_ITO[number % len(OKABE_ITO)], marker=MARKERS[number % len(MARKERS)],
+                    markersize=4, linewidth=1.4, capsize=2,
+                )  # fmt: skip
+            ax.set_title(f"{_short(dataset)} · {method}", fontsize=9)
+            ax.set_xlabel("malicious fraction")
+            ax.set_ylabel(figure.y_label)
+            ax.grid(alpha=0.3, linewidth=0.5)
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncols=min(len(labels), 4), frameon=False)
+    fig.suptitle(title, fontsize=10)
+    return fig
+
+
+def _short(label: str) -> str:
+    """A line's label without long option lists: ``optimized(steps=20)`` stays, a dataset's options go."""
+    return label if len(label) <= 32 else label.split("(")[0]
