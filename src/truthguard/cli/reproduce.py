@@ -7,10 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from truthguard.cli.plot import draw
-from truthguard.cli.run import report_run
-from truthguard.errors import InputError
+from truthguard.cli.run import add_grid_arguments, report_run, run_grid
 from truthguard.experiments.figures import plot_results
-from truthguard.experiments.runner import run_experiment
 from truthguard.experiments.studies import load_study
 
 EXAMPLES = """\
@@ -33,18 +31,13 @@ def add_parser(subparsers: Any) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--quick", action="store_true", help="the reduced grid on synthetic data (under a minute)")
-    parser.add_argument("-o", "--output", required=True, metavar="DIR", help="results folder (created if needed)")
-    parser.add_argument("--jobs", type=int, metavar="N", help="worker processes (default: every core)")
-    parser.add_argument("--json", action="store_true", help="print one JSON object with the run's figures")
-    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    add_grid_arguments(parser)
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.jobs is not None and args.jobs < 1:
-        raise InputError(f"--jobs takes a positive number of processes; got {args.jobs}")
     experiment = load_study("fang2021-quick" if args.quick else "fang2021")
-    table = run_experiment(experiment, args.output, jobs=args.jobs)
+    table = run_grid(experiment, args)
     status = report_run(experiment, table, args)
     if not args.json:  # one JSON object on standard output; `truthguard plot DIR --json` lists the figures
         draw(Path(args.output), as_json=False)

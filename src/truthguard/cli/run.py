@@ -31,19 +31,28 @@ def add_parser(subparsers: Any) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("experiment", metavar="EXPERIMENT.toml", help="the experiment file")
+    add_grid_arguments(parser)
+    parser.set_defaults(run=run)
+
+
+def add_grid_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of every command that runs a grid: the results folder, processes, output format."""
     parser.add_argument("-o", "--output", required=True, metavar="DIR", help="results folder (created if needed)")
     parser.add_argument("--jobs", type=int, metavar="N", help="worker processes (default: every core)")
     parser.add_argument("--json", action="store_true", help="print one JSON object with the run's figures")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-    parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    experiment = read_experiment(args.experiment)
+    return report_run(experiment, run_grid(experiment, args), args)
+
+
+def run_grid(experiment: Experiment, args: argparse.Namespace) -> pd.DataFrame:
+    """Run ``experiment`` into ``--output`` with ``--jobs`` processes: the results table."""
     if args.jobs is not None and args.jobs < 1:
         raise InputError(f"--jobs takes a positive number of processes; got {args.jobs}")
-    experiment = read_experiment(args.experiment)
-    table = run_experiment(experiment, args.output, jobs=args.jobs)
-    return report_run(experiment, table, args)
+    return run_experiment(experiment, args.output, jobs=args.jobs)
 
 
 def report_run(experiment: Experiment, table: pd.DataFrame, args: argparse.Namespace) -> int:
