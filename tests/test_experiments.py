@@ -316,7 +316,7 @@ def test_the_figures(main_job: tuple[int, str, Path], tmp_path: Path, capsys: py
     names = sorted(path.name for path in figures.iterdir())
     kinds = ["attacks", "defenses", "knowledge", "weight_share"]
     assert names == sorted(f"{kind}_mean.{suffix}" for kind in kinds for suffix in ("png", "svg"))
-    assert "figures     8 files" in out
+    assert "figures     8 files" in out and "report      " in out
     for kind in kinds:
         with Image.open(figures / f"{kind}_mean.png") as image:
             assert image.size == (1260, 510)
@@ -330,3 +330,30 @@ def test_the_figures(main_job: tuple[int, str, Path], tmp_path: Path, capsys: py
     for name in names:
         assert (copy / "figures" / name).read_bytes() == (figures / name).read_bytes(), name
     assert "no results table in" in assert_input_error(*run("plot", tmp_path / "absent"))
+
+
+def test_the_report(main_job: tuple[int, str, Path]) -> None:
+    """report.md links every PNG figure and holds the tables and the claims section; report.html is one
+    self-contained page: it parses, embeds every PNG (base64), and refers to no other file."""
+    from html.parser import HTMLParser
+
+    _, _, folder = main_job
+    results = folder / "results"
+    markdown = (results / "report.md").read_text(encoding="utf-8")
+    pngs = sorted(path.name for path in (results / "figures").glob("*.png"))
+    for name in pngs:
+        assert f"](figures/{name})" in markdown
+    assert "## Beside the study's headline claims" in markdown and "almost 94 %" in markdown
+    assert "| dataset | aggregator | attack | f = 0 | f = 0.1 | f = 0.3 |" in markdown
+
+    class Images(HTMLParser):
+        def __init__(self) -> None:
+            super().__init__()
+            self.sources: list[str] = []
+
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            self.sources += [v or "" for k, v in attrs if k in ("src", "href")]
+
+    page = Images()
+    page.feed((results / "report.html").read_text(encoding="utf-8"))
+    assert len(page.sources) == len(pngs) and all(s.startswith("data:image/png;base64,") for s in page.sources)

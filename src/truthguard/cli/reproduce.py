@@ -9,6 +9,7 @@ from typing import Any
 from truthguard.cli.plot import draw
 from truthguard.cli.run import add_grid_arguments, report_run, run_grid
 from truthguard.experiments.figures import plot_results
+from truthguard.experiments.report import write_report
 from truthguard.experiments.studies import load_study
 
 EXAMPLES = """\
@@ -25,8 +26,8 @@ def add_parser(subparsers: Any) -> None:
         description="Run the built-in experiment reproducing Fang et al.'s study (synthetic, Emotion and Weather; "
         "CRH and GTM; no attack, random, maximum and optimised attacks with full and partial knowledge; no "
         "defense, MWA and MIE; malicious fractions 0 to 30 %; both coverage settings; three seeds) into the "
-        "results folder, resumable as 'truthguard run' is, and draw its figures into DIR/figures. --quick runs a "
-        "reduced grid on synthetic data only.",
+        "results folder, resumable as 'truthguard run' is, then draw its figures and write its report (see "
+        "'truthguard plot'). --quick runs a reduced grid on synthetic data only.",
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -39,8 +40,9 @@ def run(args: argparse.Namespace) -> int:
     experiment = load_study("fang2021-quick" if args.quick else "fang2021")
     table = run_grid(experiment, args)
     status = report_run(experiment, table, args)
-    if not args.json:  # one JSON object on standard output; `truthguard plot DIR --json` lists the figures
+    if not args.json:  # one JSON object on standard output; `truthguard plot DIR --json` lists the files
         draw(Path(args.output), as_json=False)
     else:
-        plot_results(table, Path(args.output) / "figures")
+        figures = plot_results(table, Path(args.output) / "figures")
+        write_report(table, Path(args.output), figures, experiment.name)
     return status

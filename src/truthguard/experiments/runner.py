@@ -33,7 +33,7 @@ from truthguard.experiments.config import NONE, Cell, Experiment
 from truthguard.experiments.evaluate import run_attack
 from truthguard.metrics import evaluate
 
-__all__ = ["JOURNAL", "read_results", "run_experiment"]
+__all__ = ["JOURNAL", "experiment_name", "read_results", "run_experiment"]
 
 JOURNAL = "cells.jsonl"
 #: Environment for worker processes: one thread each for BLAS and XLA, so that --jobs processes use --jobs cores.
@@ -235,6 +235,14 @@ def read_results(directory: str | os.PathLike[str]) -> pd.DataFrame:
     if missing:
         raise InputError(f"{str(path)!r} is not a results table (no column {missing[0]!r}); run the experiment again")
     return table
+
+
+def experiment_name(directory: str | os.PathLike[str]) -> str:
+    """The name in a results folder's ``experiment.json``, or the folder's name when it has none."""
+    try:
+        return str(json.loads((Path(directory) / "experiment.json").read_text(encoding="utf-8"))["experiment"]["name"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return Path(directory).resolve().name
 
 
 def _table(rows: list[dict[str, Any]]) -> pd.DataFrame:
