@@ -19,7 +19,7 @@ import pandas as pd
 
 from truthguard.core.output import open_output
 
-__all__ = ["FIGURES", "plot_results"]
+__all__ = ["FIGURES", "describe_coverage", "plot_results", "strongest_attack"]
 
 OKABE_ITO = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000")
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
@@ -45,19 +45,22 @@ def _base(values: pd.Series) -> pd.Series:
     return values.str.split("(").str[0]
 
 
-def _strongest(table: pd.DataFrame) -> str:
-    """The attack whose mean error over the undefended cells is largest (the figures under defenses use it)."""
-    undefended = table[(table["defense"] == NONE) & (table["attack"] != NONE)]
-    return str(undefended.groupby("attack")["mae_after"].mean().idxmax())
+def strongest_attack(table: pd.DataFrame) -> str:
+    """The attack whose mean error over the undefended cells (all attacked cells if none is undefended) is
+    largest: the figures and tables under the defenses use it."""
+    attacked = table[table["attack"] != NONE]
+    undefended = attacked[attacked["defense"] == NONE]
+    source = undefended if not undefended.empty else attacked
+    return str(source.groupby("attack")["mae_after"].mean().idxmax())
 
 
 FIGURES = (
     Figure("attacks", "Error under each attack (no defense, full knowledge)", "mae_after", "MAE", "attack",
            lambda t: (t["defense"] == NONE) & (t["knowledge"] == "full")),
     Figure("defenses", "Error under each defense ({strongest}, full knowledge)", "mae_after", "MAE",
-           "defense", lambda t: (t["attack"] == _strongest(t)) & (t["knowledge"] == "full")),
+           "defense", lambda t: (t["attack"] == strongest_attack(t)) & (t["knowledge"] == "full")),
     Figure("knowledge", "Full against partial knowledge ({strongest}, no defense)", "mae_after", "MAE",
-           "knowledge", lambda t: (t["attack"] == _strongest(t)) & (t["defense"] == NONE)),
+           "knowledge", lambda t: (t["attack"] == strongest_attack(t)) & (t["defense"] == NONE)),
     Figure("weight_share", "The attackers' share of the weight (no defense, full knowledge)",
            "malicious_weight_share", "malicious weight share", "attack",
            lambda t: (t["defense"] == NONE) & (t["knowledge"] == "full"), clean_point=False),
@@ -85,14 +88,16 @@ def plot_results(table: pd.DataFrame, directory: str | os.PathLike[str]) -> list
     with plt.rc_context({"svg.hashsalt": "truthguard", "font.size": 9, "axes.spines.top": False,
                          "axes.spines.right": False}):  # fmt: skip
         for coverage in sorted(attacked["coverage"].dropna().unique()):
+            covered = attacked[attacked["coverage"] == coverage]
             for figure in FIGURES:
-                rows = attacked[(attacked["coverage"] == coverage)]
-                rows = rows[figure.rows(rows)]
+                rows = covered[figure.rows(covered)]
                 if rows.empty or rows[figure.lines].nunique() < 1:
                     continue
                 clean = ok[ok["attack"] == NONE] if figure.clean_point else None
-                title = figure.title.format(strongest=f"the strongest attack, {_short(_strongest(attacked))}")
-                fig = _draw(plt, figure, rows, clean, f"{title}\nmalicious workers answer {_coverage(coverage)}")
+                title = figure.title.format(strongest=f"the strongest attack, {_short(strongest_attack(covered))}")
+                fig = _draw(
+                    plt, figure, rows, clean, f"{title}\nmalicious workers answer {describe_coverage(coverage)}"
+                )
                 for suffix in ("png", "svg"):
                     path = folder / f"{figure.name}_{coverage}.{suffix}"
                     with open_output(path) as stream:  # atomic: a failed write leaves no half figure
@@ -102,7 +107,8 @@ def plot_results(table: pd.DataFrame, directory: str | os.PathLike[str]) -> list
     return written
 
 
-def _coverage(coverage: str) -> str:
+def describe_coverage(coverage: str) -> str:
+    """Who the malicious workers answer, in words, for a results table's ``coverage`` value."""
     return {"all": "every task", "mean": "as many tasks as an average honest worker"}.get(
         coverage, f"{coverage} tasks each"
     )

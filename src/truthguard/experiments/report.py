@@ -16,6 +16,7 @@ import pandas as pd
 
 from truthguard import __version__
 from truthguard.core.output import open_output
+from truthguard.experiments.figures import describe_coverage, strongest_attack
 
 __all__ = ["write_report"]
 
@@ -57,12 +58,12 @@ def _blocks(table: pd.DataFrame, figures: list[Path], name: str) -> list[_Block]
     clean = ok[ok["attack"] == NONE].groupby(["dataset", "aggregator", "defense"])["mae_after"].mean()
     for coverage in sorted(attacked["coverage"].dropna().unique()):
         rows = attacked[(attacked["coverage"] == coverage) & (attacked["knowledge"] == "full")]
-        blocks.append(_Block("h2", f"Malicious workers answer {_coverage(coverage)}"))
+        blocks.append(_Block("h2", f"Malicious workers answer {describe_coverage(coverage)}"))
         undefended = rows[rows["defense"] == NONE]
         if not undefended.empty:
             blocks.append(_Block("p", "MAE under each attack, no defense, full knowledge (fraction 0: no attack)."))
             blocks.append(_Block("table", table=_by_fraction(undefended, "attack", clean, NONE)))
-        strongest = _strongest(attacked)
+        strongest = strongest_attack(attacked[attacked["coverage"] == coverage])
         defended = rows[rows["attack"] == strongest]
         if defended["defense"].nunique() > 1:
             blocks.append(_Block("p", f"MAE under each defense, the strongest attack ({strongest}), full knowledge."))
@@ -83,12 +84,6 @@ def _by_fraction(rows: pd.DataFrame, lines: str, clean: pd.Series, defense: str 
     return pivot.round(2).reset_index()
 
 
-def _strongest(attacked: pd.DataFrame) -> str:
-    undefended = attacked[attacked["defense"] == NONE]
-    source = undefended if not undefended.empty else attacked
-    return str(source.groupby("attack")["mae_after"].mean().idxmax())
-
-
 def _claims(ok: pd.DataFrame) -> list[_Block]:
     """Our figures beside the seed summary's two headline claims, where the table has the cells for them."""
     blocks = [
@@ -105,7 +100,7 @@ def _claims(ok: pd.DataFrame) -> list[_Block]:
     attacked = ok[(ok["attack"] != NONE) & (ok["knowledge"] == "full")]
     if attacked.empty:
         return blocks
-    strongest = attacked[attacked["attack"] == _strongest(attacked)]
+    strongest = attacked[attacked["attack"] == strongest_attack(attacked)]
     rows = []
     for (dataset, method, coverage), group in strongest.groupby(["dataset", "aggregator", "coverage"]):
         none10 = group[(group["defense"] == NONE) & (group["fraction"] == 0.1)]
@@ -154,12 +149,6 @@ def _where_we_stand(frame: pd.DataFrame) -> str:
 
 def _where(row: pd.Series) -> str:
     return f"{str(row['dataset']).split('(')[0]}, {row['method']}, coverage {row['coverage']}"
-
-
-def _coverage(coverage: str) -> str:
-    return {"all": "every task", "mean": "as many tasks as an average honest worker"}.get(
-        coverage, f"{coverage} tasks each"
-    )
 
 
 def _markdown(blocks: list[_Block], folder: Path) -> str:

@@ -65,11 +65,12 @@ def run_experiment(
     done = {row["key"]: row for row in _read_journal(journal)}
     cells = experiment.cells()
     todo = [cell for cell in cells if done.get(cell.key, {}).get("status") != "ok"]
-    workers = max(1, min(jobs or os.cpu_count() or 1, len(_units(todo))))
+    units = _units(todo)
+    workers = max(1, min(jobs or os.cpu_count() or 1, len(units)))
     _write_configuration(experiment, folder)
     try:
         with journal.open("a", encoding="utf-8") as log, progress(len(todo), "cells", unit="cell") as bar:
-            for row in _rows(experiment, _units(todo), workers):
+            for row in _rows(experiment, units, workers):
                 done[row["key"]] = row
                 log.write(json.dumps(row, default=_plain) + "\n")
                 log.flush()
