@@ -308,7 +308,7 @@ def make_defended(name: str | None, base: Any, args: argparse.Namespace, **assum
     ``name`` is None. ``assumed`` are values the defense takes when it has such a parameter and the command
     line did not set it (an attack's number of malicious workers, for MIE). Settings without any defense named
     on the command line, or that the defense does not have, are refused."""
-    from truthguard.defenses.registry import DEFENSES, make_defense
+    from truthguard.defenses.registry import make_defense
 
     params = parse_assignments(args.defense_param, "--defense-param")
     if args.groups is not None:
@@ -321,9 +321,7 @@ def make_defended(name: str | None, base: Any, args: argparse.Namespace, **assum
         )
     if name is None:
         return base
-    names = DEFENSES[name.lower()]._param_names() if name.lower() in DEFENSES else []
-    assumed = {key: value for key, value in assumed.items() if key in names and key not in params}
-    return make_defense(name, base.clone(), **assumed, **params)
+    return make_defense(name, base.clone(), assumed, **params)
 
 
 def _groups(text: str) -> int | None:

@@ -6,6 +6,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from truthguard.cli.common import emit_summary
 from truthguard.experiments.figures import plot_results
 from truthguard.experiments.report import write_report
@@ -34,18 +36,17 @@ def add_parser(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    return draw(Path(args.results), args.json)
-
-
-def draw(folder: Path, as_json: bool) -> int:
-    """Draw the figures and write the report of ``folder``, and say so (shared with ``truthguard reproduce``)."""
-    table = read_results(folder)
-    written = plot_results(table, folder / "figures")
-    markdown, page = write_report(table, folder, written, experiment_name(folder))
-    summary = {"figures": [str(path) for path in written], "report": [str(markdown), str(page)]}
-    lines = [
-        f"figures     {len(written)} files in {folder / 'figures'}",
-        f"report      {markdown}, {page}",
-    ]
-    emit_summary(summary, lines, as_json, None)
+    folder = Path(args.results)
+    summary, lines = publish(read_results(folder), folder, experiment_name(folder))
+    emit_summary(summary, lines, args.json, None)
     return 0
+
+
+def publish(table: pd.DataFrame, folder: Path, name: str) -> tuple[dict[str, Any], list[str]]:
+    """Draw the figures and write the report of ``table`` into ``folder`` (shared with ``truthguard
+    reproduce``): what was written, as a JSON summary and as text lines."""
+    written = plot_results(table, folder / "figures")
+    markdown, page = write_report(table, folder, written, name)
+    summary = {"figures": [str(path) for path in written], "report": [str(markdown), str(page)]}
+    lines = [f"figures     {len(written)} files in {folder / 'figures'}", f"report      {markdown}, {page}"]
+    return summary, lines

@@ -6,10 +6,9 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from truthguard.cli.plot import draw
+from truthguard.cli.common import echo
+from truthguard.cli.plot import publish
 from truthguard.cli.run import add_grid_arguments, report_run, run_grid
-from truthguard.experiments.figures import plot_results
-from truthguard.experiments.report import write_report
 from truthguard.experiments.studies import load_study
 
 EXAMPLES = """\
@@ -40,9 +39,7 @@ def run(args: argparse.Namespace) -> int:
     experiment = load_study("fang2021-quick" if args.quick else "fang2021")
     table = run_grid(experiment, args)
     status = report_run(experiment, table, args)
+    _, lines = publish(table, Path(args.output), experiment.name)
     if not args.json:  # one JSON object on standard output; `truthguard plot DIR --json` lists the files
-        draw(Path(args.output), as_json=False)
-    else:
-        figures = plot_results(table, Path(args.output) / "figures")
-        write_report(table, Path(args.output), figures, experiment.name)
+        echo("\n".join(lines))
     return status

@@ -20,10 +20,12 @@ DEFENSES: dict[str, type[Aggregator]] = {
 }
 
 
-def make_defense(name: str, base: Aggregator, **params: Any) -> Aggregator:
+def make_defense(name: str, base: Aggregator, assumed: dict[str, Any] | None = None, **params: Any) -> Aggregator:
     """The defense registered as ``name`` around ``base``, with the given hyper-parameters (checked at once).
 
-    A ``detector`` given by name (``remove``'s) is built on the same base.
+    ``assumed`` are values the defense takes when it has such a parameter and ``params`` do not set it (the
+    attack's number of malicious workers, for MIE and ``remove``). A ``detector`` given by name (``remove``'s)
+    is built on the same base.
 
     Raises:
         InputError: Unknown defense or parameter, an invalid value, or a base the defense cannot wrap.
@@ -32,6 +34,8 @@ def make_defense(name: str, base: Aggregator, **params: Any) -> Aggregator:
         cls = DEFENSES[name.lower()]
     except KeyError:
         raise InputError(f"unknown defense {name!r}; choose one of {', '.join(DEFENSES)}") from None
+    names = cls._param_names()
+    params = {k: v for k, v in (assumed or {}).items() if k in names and k not in params} | params
     if isinstance(params.get("detector"), str):
         params["detector"] = make_detector(params["detector"], base)
     defense = cls().set_params(base=base, **params)

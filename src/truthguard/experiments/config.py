@@ -54,7 +54,7 @@ from truthguard.aggregators.registry import make_aggregator
 from truthguard.attacks.base import Attack
 from truthguard.attacks.registry import make_attack
 from truthguard.attacks.threat import ThreatModel
-from truthguard.defenses.registry import DEFENSES, make_defense
+from truthguard.defenses.registry import make_defense
 from truthguard.errors import InputError
 
 __all__ = ["Cell", "Entry", "Experiment", "read_experiment"]
@@ -182,10 +182,9 @@ class Experiment:
         judged = base
         if cell.defense.name != NONE:
             assumed = {}
-            if n_honest is not None and "n_malicious" not in cell.defense.options:
-                k = 0 if cell.attack.name == NONE else self.threat(cell).n_malicious_for(n_honest)
-                assumed = {"n_malicious": k} if "n_malicious" in DEFENSES[cell.defense.name]._param_names() else {}
-            judged = make_defense(cell.defense.name, base.clone(), **assumed, **cell.defense.options)
+            if n_honest is not None:
+                assumed["n_malicious"] = 0 if cell.attack.name == NONE else self.threat(cell).n_malicious_for(n_honest)
+            judged = make_defense(cell.defense.name, base.clone(), assumed, **cell.defense.options)
         attack = None
         if cell.attack.name != NONE:
             attack = make_attack(cell.attack.name, self.threat(cell), **cell.attack.options)

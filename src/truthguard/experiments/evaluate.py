@@ -20,7 +20,7 @@ from truthguard.core.sampling import RandomState
 from truthguard.errors import InputError
 from truthguard.metrics import Scores, deviation, evaluate
 
-__all__ = ["AttackReport", "run_attack"]
+__all__ = ["AttackReport", "clean_fit", "run_attack"]
 
 
 @dataclass(frozen=True)
@@ -174,6 +174,19 @@ def _label(aggregator: Aggregator) -> str:
     return f"{aggregator.name}({_label(base)})" if isinstance(base, Aggregator) else aggregator.name
 
 
+def clean_fit(
+    aggregator: Aggregator, answers: Answers | pd.DataFrame, cache: MutableMapping[tuple[str, ...], Any] | None
+) -> Aggregator:
+    """``aggregator`` fitted on the clean ``answers``, from ``cache`` (see :func:`run_attack`) when it has it."""
+    key = ("clean", repr(aggregator))
+    fitted = None if cache is None else cache.get(key)
+    if fitted is None:
+        fitted = aggregator.clone().fit(answers)
+        if cache is not None:
+            cache[key] = fitted
+    return fitted
+
+
 def _measured(
     aggregator: Aggregator,
     honest: Answers,
@@ -183,12 +196,7 @@ def _measured(
 ) -> tuple[Aggregator, Scores | None, Scores | None, float]:
     """``aggregator`` fitted on the poisoned answers, its errors before and after (None without truth), and
     the mean deviation between its clean and poisoned estimates."""
-    key = ("clean", repr(aggregator))
-    clean = None if cache is None else cache.get(key)
-    if clean is None:
-        clean = aggregator.clone().fit(honest)
-        if cache is not None:
-            cache[key] = clean
+    clean = clean_fit(aggregator, honest, cache)
     fit = aggregator.clone().fit(poisoned)
     known = truth if truth is not None and len(truth) else None
     before = evaluate(clean.truths_, known) if known is not None else None

@@ -27,10 +27,11 @@ import pandas as pd
 
 from truthguard import __version__, datasets
 from truthguard.core.io import write_table
+from truthguard.core.output import open_output
 from truthguard.core.progress import progress
 from truthguard.errors import InputError, TruthGuardWarning
 from truthguard.experiments.config import NONE, Cell, Experiment
-from truthguard.experiments.evaluate import run_attack
+from truthguard.experiments.evaluate import clean_fit, run_attack
 from truthguard.metrics import evaluate
 
 __all__ = ["JOURNAL", "experiment_name", "read_results", "run_experiment"]
@@ -186,10 +187,7 @@ def _measure(
 ) -> dict[str, Any]:
     base, judged, attack = experiment.build(cell, n_honest=int(data.answers["worker"].nunique()))
     if attack is None:
-        key = ("clean", repr(judged))
-        if key not in fits:
-            fits[key] = judged.clone().fit(data.answers)
-        scores = evaluate(fits[key].truths_, data.truth)
+        scores = evaluate(clean_fit(judged, data.answers, fits).truths_, data.truth)
         return {
             "mae_before": scores.mae, "rmse_before": scores.rmse, "mae_after": scores.mae,
             "rmse_after": scores.rmse, "relative_increase": 0.0, "deviation": 0.0, "n_malicious": 0,
@@ -270,9 +268,8 @@ def _read_journal(path: Path) -> list[dict[str, Any]]:
 
 def _write_configuration(experiment: Experiment, folder: Path) -> None:
     text = json.dumps({"experiment": experiment.to_dict(), "truthguard": __version__}, indent=2) + "\n"
-    temporary = folder / "experiment.json.tmp"
-    temporary.write_text(text, encoding="utf-8")
-    temporary.replace(folder / "experiment.json")
+    with open_output(folder / "experiment.json") as stream:
+        stream.write(text.encode("utf-8"))
 
 
 def _plain(value: Any) -> Any:
