@@ -1,21 +1,15 @@
-"""The report of an experiment's results: ``report.md`` and a self-contained ``report.html``.
-
-Both are built from one list of blocks (headings, paragraphs, tables, figures), so they say the same thing;
-the HTML embeds its figures (base64 PNG), so it can be mailed or archived as one file.
-"""
+"""The report of an experiment's results: ``report.md`` and a self-contained ``report.html``
+(:mod:`truthguard.experiments.document`)."""
 
 from __future__ import annotations
 
-import base64
-import html
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
 from truthguard import __version__
-from truthguard.core.output import open_output
+from truthguard.experiments.document import Block, write_document
 from truthguard.experiments.figures import describe_coverage, strongest_attack
 
 __all__ = ["write_report"]
@@ -23,53 +17,38 @@ __all__ = ["write_report"]
 NONE = "none"
 
 
-@dataclass(frozen=True)
-class _Block:
-    kind: str  # "h2", "p", "table", "figure"
-    text: str = ""
-    table: pd.DataFrame | None = None
-    path: Path | None = None
-
-
 def write_report(
     table: pd.DataFrame, directory: str | os.PathLike[str], figures: list[Path], name: str = "experiment"
 ) -> tuple[Path, Path]:
     """Write ``report.md`` and ``report.html`` for ``table`` into ``directory``; ``figures`` are the PNG/SVG
     files drawn for it (the PNGs are shown). Returns the two paths."""
-    folder = Path(directory)
     blocks = _blocks(table, [f for f in figures if f.suffix == ".png"], name)
-    markdown = _markdown(blocks, folder)
-    page = _html(blocks, name)
-    paths = (folder / "report.md", folder / "report.html")
-    for path, text in zip(paths, (markdown, page), strict=True):
-        with open_output(path) as stream:
-            stream.write(text.encode("utf-8"))
-    return paths
+    return write_document(blocks, Path(directory), f"{name}: experiment report")
 
 
-def _blocks(table: pd.DataFrame, figures: list[Path], name: str) -> list[_Block]:
+def _blocks(table: pd.DataFrame, figures: list[Path], name: str) -> list[Block]:
     ok = table[table["status"] == "ok"]
     failed = len(table) - len(ok)
     blocks = [
-        _Block("p", f"TruthGuard {__version__}: {len(table)} cells, {failed} failed. MAE is the mean absolute "
+        Block("p", f"TruthGuard {__version__}: {len(table)} cells, {failed} failed. MAE is the mean absolute "
                "error of the estimates against the ground truth; values are means over the seeds."),
     ]  # fmt: skip
     attacked = ok[ok["attack"] != NONE]
     clean = ok[ok["attack"] == NONE].groupby(["dataset", "aggregator", "defense"])["mae_after"].mean()
     for coverage in sorted(attacked["coverage"].dropna().unique()):
         rows = attacked[(attacked["coverage"] == coverage) & (attacked["knowledge"] == "full")]
-        blocks.append(_Block("h2", f"Malicious workers answer {describe_coverage(coverage)}"))
+        blocks.append(Block("h2", f"Malicious workers answer {describe_coverage(coverage)}"))
         undefended = rows[rows["defense"] == NONE]
         if not undefended.empty:
-            blocks.append(_Block("p", "MAE under each attack, no defense, full knowledge (fraction 0: no attack)."))
-            blocks.append(_Block("table", table=_by_fraction(undefended, "attack", clean, NONE)))
+            blocks.append(Block("p", "MAE under each attack, no defense, full knowledge (fraction 0: no attack)."))
+            blocks.append(Block("table", table=_by_fraction(undefended, "attack", clean, NONE)))
         strongest = strongest_attack(attacked[attacked["coverage"] == coverage])
         defended = rows[rows["attack"] == strongest]
         if defended["defense"].nunique() > 1:
-            blocks.append(_Block("p", f"MAE under each defense, the strongest attack ({strongest}), full knowledge."))
-            blocks.append(_Block("table", table=_by_fraction(defended, "defense", clean, None)))
+            blocks.append(Block("p", f"MAE under each defense, the strongest attack ({strongest}), full knowledge."))
+            blocks.append(Block("table", table=_by_fraction(defended, "defense", clean, None)))
     for path in figures:
-        blocks.append(_Block("figure", text=path.stem.replace("_", " "), path=path))
+        blocks.append(Block("figure", text=path.stem.replace("_", " "), path=path))
     blocks += _claims(ok)
     return blocks
 
@@ -84,11 +63,11 @@ def _by_fraction(rows: pd.DataFrame, lines: str, clean: pd.Series, defense: str 
     return pivot.round(2).reset_index()
 
 
-def _claims(ok: pd.DataFrame) -> list[_Block]:
+def _claims(ok: pd.DataFrame) -> list[Block]:
     """Our figures beside the seed summary's two headline claims, where the table has the cells for them."""
     blocks = [
-        _Block("h2", "Beside the study's headline claims"),
-        _Block("p", "The seed summary of Fang et al. (WWW 2021) quotes two figures without their metric or setting: "
+        Block("h2", "Beside the study's headline claims"),
+        Block("p", "The seed summary of Fang et al. (WWW 2021) quotes two figures without their metric or setting: "
                "an adversary with 10 % of the workers \"can increase the estimation error to almost 94 %\", and with "
                "the median-of-weighted-average defense at 30 % malicious workers \"the average estimation error is "
                "almost 15 %\". Ours are MAE and its relative increase over the clean MAE, "
@@ -113,10 +92,10 @@ def _claims(ok: pd.DataFrame) -> list[_Block]:
             "relative increase ": mwa30["relative_increase"].mean(),
         })  # fmt: skip
     frame = pd.DataFrame(rows).dropna(axis=1, how="all")
-    blocks.append(_Block("p", _where_we_stand(frame)))
+    blocks.append(Block("p", _where_we_stand(frame)))
     for column in [c for c in frame.columns if c.startswith("relative")]:
         frame[column] = frame[column].map(lambda v: f"{100 * v:+.0f} %" if pd.notna(v) else "")
-    blocks.append(_Block("table", table=frame.round(2)))
+    blocks.append(Block("table", table=frame.round(2)))
     return blocks
 
 
@@ -149,46 +128,3 @@ def _where_we_stand(frame: pd.DataFrame) -> str:
 
 def _where(row: pd.Series) -> str:
     return f"{str(row['dataset']).split('(')[0]}, {row['method']}, coverage {row['coverage']}"
-
-
-def _markdown(blocks: list[_Block], folder: Path) -> str:
-    lines = ["# Experiment report", ""]
-    for block in blocks:
-        if block.kind == "h2":
-            lines += [f"## {block.text}", ""]
-        elif block.kind == "p":
-            lines += [block.text, ""]
-        elif block.kind == "table" and block.table is not None:
-            frame = block.table
-            lines.append("| " + " | ".join(map(str, frame.columns)) + " |")
-            lines.append("|" + "---|" * len(frame.columns))
-            for row in frame.itertuples(index=False):
-                lines.append("| " + " | ".join("" if pd.isna(v) else str(v) for v in row) + " |")
-            lines.append("")
-        elif block.kind == "figure" and block.path is not None:
-            lines += [f"![{block.text}]({block.path.relative_to(folder).as_posix()})", ""]
-    return "\n".join(lines)
-
-
-def _html(blocks: list[_Block], name: str) -> str:
-    parts = [
-        "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
-        f"<title>{html.escape(name)}: TruthGuard report</title>",
-        "<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto;line-height:1.4}"
-        "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:2px 8px;text-align:right}"
-        "img{max-width:100%}</style></head><body>",
-        f"<h1>{html.escape(name)}: experiment report</h1>",
-    ]  # fmt: skip
-    for block in blocks:
-        if block.kind == "h2":
-            parts.append(f"<h2>{html.escape(block.text)}</h2>")
-        elif block.kind == "p":
-            parts.append(f"<p>{html.escape(block.text)}</p>")
-        elif block.kind == "table" and block.table is not None:
-            parts.append(block.table.to_html(index=False, na_rep="", border=0))
-        elif block.kind == "figure" and block.path is not None:
-            data = base64.b64encode(block.path.read_bytes()).decode("ascii")
-            parts.append(f'<figure><img alt="{html.escape(block.text)}" src="data:image/png;base64,{data}">'
-                         f"<figcaption>{html.escape(block.text)}</figcaption></figure>")  # fmt: skip
-    parts.append("</body></html>")
-    return "\n".join(parts) + "\n"

@@ -10,15 +10,13 @@ failed (their row is replaced).
 
 from __future__ import annotations
 
-import itertools
+import functools
 import json
-import multiprocessing
 import os
 import time
 import traceback
 import warnings
 from collections.abc import Callable, Iterator
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from pathlib import Path
 from typing import Any
 
@@ -32,18 +30,12 @@ from truthguard.core.progress import progress
 from truthguard.errors import InputError, TruthGuardWarning
 from truthguard.experiments.config import NONE, Cell, Experiment
 from truthguard.experiments.evaluate import clean_fit, run_attack
+from truthguard.experiments.parallel import parallel_map
 from truthguard.metrics import evaluate
 
 __all__ = ["JOURNAL", "experiment_name", "read_results", "run_experiment"]
 
 JOURNAL = "cells.jsonl"
-#: Environment for worker processes: one thread each for BLAS and XLA, so that --jobs processes use --jobs cores.
-SINGLE_THREADED = {
-    "OMP_NUM_THREADS": "1",
-    "OPENBLAS_NUM_THREADS": "1",
-    "MKL_NUM_THREADS": "1",
-    "XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1",
-}
 
 
 def run_experiment(
@@ -102,35 +94,9 @@ def _units(cells: list[Cell]) -> list[list[Cell]]:
 
 
 def _rows(experiment: Experiment, units: list[list[Cell]], workers: int) -> Iterator[dict[str, Any]]:
-    """Each cell's row, unit by unit as units finish: in this process, or in ``workers`` spawned
-    single-threaded processes."""
-    if workers == 1:
-        for unit in units:
-            yield from _run_unit(experiment, unit)
-        return
-    # Spawned, not forked: JAX's threads do not survive a fork. The environment is what the workers inherit.
-    saved = {key: os.environ.get(key) for key in SINGLE_THREADED}
-    os.environ.update(SINGLE_THREADED)
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
-    try:
-        # A few units ahead of the workers, submitted in order, so each worker tends to stay on one dataset.
-        queue = iter(units)
-        pending = {pool.submit(_run_unit, experiment, unit) for unit in itertools.islice(queue, 2 * workers)}
-        while pending:
-            finished, pending = wait(pending, return_when=FIRST_COMPLETED)
-            for future in finished:
-                yield from future.result()
-                pending |= {pool.submit(_run_unit, experiment, unit) for unit in itertools.islice(queue, 1)}
-        pool.shutdown()
-    except BaseException:
-        pool.shutdown(wait=False, cancel_futures=True)
-        raise
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+    """Each cell's row, unit by unit as units finish."""
+    for rows in parallel_map(functools.partial(_run_unit, experiment), units, workers):
+        yield from rows
 
 
 def _run_unit(experiment: Experiment, unit: list[Cell]) -> list[dict[str, Any]]:

@@ -1,0 +1,55 @@
+"""Independent pieces of work over processes, one core each (experiment cells, audit attacks)."""
+
+from __future__ import annotations
+
+import itertools
+import multiprocessing
+import os
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from typing import TypeVar
+
+__all__ = ["SINGLE_THREADED", "parallel_map"]
+
+Item = TypeVar("Item")
+Result = TypeVar("Result")
+
+#: Environment for worker processes: one thread each for BLAS and XLA, so that N processes use N cores.
+SINGLE_THREADED = {
+    "OMP_NUM_THREADS": "1",
+    "OPENBLAS_NUM_THREADS": "1",
+    "MKL_NUM_THREADS": "1",
+    "XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1",
+}
+
+
+def parallel_map(function: Callable[[Item], Result], items: Iterable[Item], workers: int) -> Iterator[Result]:
+    """``function`` of each item, yielded as each finishes: in this process when ``workers`` is 1, else in
+    ``workers`` spawned single-threaded processes (``function`` and the items must pickle). Items are
+    submitted in order, a few ahead of the workers, so neighbouring items (e.g. on one dataset) tend to run
+    in the same process and share its caches. An exception in ``function`` propagates and cancels the rest."""
+    if workers <= 1:
+        yield from map(function, items)
+        return
+    # Spawned, not forked: JAX's threads do not survive a fork. The environment is what the workers inherit.
+    saved = {key: os.environ.get(key) for key in SINGLE_THREADED}
+    os.environ.update(SINGLE_THREADED)
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+    try:
+        queue = iter(items)
+        pending = {pool.submit(function, item) for item in itertools.islice(queue, 2 * workers)}
+        while pending:
+            finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for future in finished:
+                yield future.result()
+                pending |= {pool.submit(function, item) for item in itertools.islice(queue, 1)}
+        pool.shutdown()
+    except BaseException:
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
