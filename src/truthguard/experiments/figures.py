@@ -9,8 +9,9 @@ Each is written as PNG (150 dpi) and SVG, one file per coverage setting.
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ import pandas as pd
 
 from truthguard.core.output import open_output
 
-__all__ = ["FIGURES", "describe_coverage", "plot_results", "strongest_attack"]
+__all__ = ["FIGURES", "describe_coverage", "figure_style", "plot_results", "save_figure", "strongest_attack"]
 
 OKABE_ITO = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000")
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
@@ -73,11 +74,6 @@ def plot_results(table: pd.DataFrame, directory: str | os.PathLike[str]) -> list
     Only successful cells are plotted; a figure with nothing to show (e.g. no partial-knowledge cells) is
     skipped.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")  # files only, never a window
-    import matplotlib.pyplot as plt
-
     folder = Path(directory)
     folder.mkdir(parents=True, exist_ok=True)
     ok = table[table["status"] == "ok"]
@@ -85,8 +81,7 @@ def plot_results(table: pd.DataFrame, directory: str | os.PathLike[str]) -> list
     written: list[Path] = []
     if attacked.empty:
         return written
-    with plt.rc_context({"svg.hashsalt": "truthguard", "font.size": 9, "axes.spines.top": False,
-                         "axes.spines.right": False}):  # fmt: skip
+    with figure_style() as plt:
         for coverage in sorted(attacked["coverage"].dropna().unique()):
             covered = attacked[attacked["coverage"] == coverage]
             for figure in FIGURES:
@@ -98,12 +93,33 @@ def plot_results(table: pd.DataFrame, directory: str | os.PathLike[str]) -> list
                 fig = _draw(
                     plt, figure, rows, clean, f"{title}\nmalicious workers answer {describe_coverage(coverage)}"
                 )
-                for suffix in ("png", "svg"):
-                    path = folder / f"{figure.name}_{coverage}.{suffix}"
-                    with open_output(path) as stream:  # atomic: a failed write leaves no half figure
-                        fig.savefig(stream, format=suffix, dpi=150, metadata=_METADATA[suffix])
-                    written.append(path)
-                plt.close(fig)
+                written += save_figure(plt, fig, folder, f"{figure.name}_{coverage}")
+    return written
+
+
+@contextlib.contextmanager
+def figure_style() -> Iterator[Any]:
+    """``matplotlib.pyplot`` for drawing files (never a window) in the project's style, reproducibly."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    with plt.rc_context({"svg.hashsalt": "truthguard", "font.size": 9, "axes.spines.top": False,
+                         "axes.spines.right": False}):  # fmt: skip
+        yield plt
+
+
+def save_figure(plt: Any, fig: Any, folder: Path, name: str) -> list[Path]:
+    """Write ``fig`` as ``folder/name.png`` (150 dpi) and ``.svg``, atomically, and close it; the paths."""
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for suffix in ("png", "svg"):
+        path = folder / f"{name}.{suffix}"
+        with open_output(path) as stream:  # atomic: a failed write leaves no half figure
+            fig.savefig(stream, format=suffix, dpi=150, metadata=_METADATA[suffix])
+        written.append(path)
+    plt.close(fig)
     return written
 
 
