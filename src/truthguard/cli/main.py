@@ -21,7 +21,7 @@ from types import FrameType
 from typing import Any
 
 from truthguard import __version__
-from truthguard.cli import aggregate, attack, datasets, detect, methods, plot, reproduce, run
+from truthguard.cli import aggregate, attack, audit, datasets, detect, methods, plot, reproduce, run
 from truthguard.cli.common import Parser, echo, warning_line
 from truthguard.core.progress import set_progress
 from truthguard.errors import TruthGuardError, TruthGuardWarning
@@ -31,6 +31,7 @@ examples:
   truthguard aggregate --dataset synthetic --method crh
   truthguard aggregate answers.csv --method gtm --truth truth.csv -o estimates.csv --json
   truthguard attack --dataset emotion --attack optimized --target crh --fraction 0.1
+  truthguard audit answers.csv --bounds 0 100 --method crh -o audit/
   truthguard datasets list
   truthguard methods
 
@@ -50,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"truthguard {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=Parser)
-    for module in (aggregate, attack, detect, run, reproduce, plot, datasets, methods):
+    for module in (aggregate, attack, detect, audit, run, reproduce, plot, datasets, methods):
         module.add_parser(commands)
     return parser
 
