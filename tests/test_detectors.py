@@ -26,7 +26,7 @@ from truthguard.defenses import (
     RemoveThenAggregate,
 )
 from truthguard.experiments import run_attack
-from truthguard.metrics import detection, mae
+from truthguard.metrics import detection, mae, roc_curve
 
 
 @pytest.fixture
@@ -51,6 +51,24 @@ def test_detection_metrics_against_counting() -> None:
     assert (default.n_flagged, default.precision) == (2, 0.5)
     with pytest.raises(InputError, match="no malicious label for worker 'f'"):
         detection(scores, malicious.drop("f"))
+
+
+def test_roc_curve_by_hand_and_its_area() -> None:
+    """Golden: scores 3, 2, 2, 1 with the first and a tied second malicious. Thresholds from the top: >= 3
+    flags one attacker (0, 1/2); >= 2 flags the tie, one of each (1/2, 1); >= 1 flags everyone (1, 1). Its
+    trapezoid area equals detection()'s AUC on random data with many ties."""
+    fpr, tpr = roc_curve([3.0, 2.0, 2.0, 1.0], [True, True, False, False])
+    np.testing.assert_array_equal(fpr, [0, 0, 0.5, 1])
+    np.testing.assert_array_equal(tpr, [0, 0.5, 1, 1])
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        scores, labels = rng.integers(0, 4, 12).astype(float), np.r_[True, False, rng.random(10) < 0.3]
+        fpr, tpr = roc_curve(scores, labels)
+        assert np.all(np.diff(fpr) >= 0) and np.all(np.diff(tpr) >= 0) and (fpr[-1], tpr[-1]) == (1, 1)
+        assert np.trapezoid(tpr, fpr) == pytest.approx(detection(pd.Series(scores), pd.Series(labels)).roc_auc)
+    np.testing.assert_array_equal(roc_curve([1.0, 2.0], [False, False])[1], [0, 1])  # one class: the diagonal
+    with pytest.raises(InputError, match="differ in length"):
+        roc_curve([1.0, 2.0], [True])
 
 
 def test_disagreement_golden() -> None:

@@ -127,6 +127,8 @@ def test_defaults_of_a_minimal_file(tmp_path: Path) -> None:
         (MINIMAL + '[[attack]]\nname = "random"\nknowledge = ["most"]\n',
          "unknown [[attack]] 1 knowledge 'most'; choose one of full, partial"),
         (MINIMAL + '[[attack]]\nname = "random"\ncoverage = []\n', "[[attack]] 1 coverage must be a non-empty list"),
+        ('detectors = ["nope"]\n' + MINIMAL, "unknown detector 'nope'; choose one of"),
+        ('detectors = "collusion"\n' + MINIMAL, "detectors must be a list of distinct detector names"),
         ("name = [\n", "is not valid TOML"),
     ],
 )  # fmt: skip
@@ -287,6 +289,11 @@ def test_the_quick_reproduction(main_job: tuple[int, str, Path]) -> None:
     deviation = damage["deviation"].mean()
     for method in ("crh", "gtm"):
         assert deviation[(method, "optimized")] > deviation[(method, "random")]
+    # Every attacked cell has its detectors' AUC, and detection.parquet their scores (one per worker).
+    attacked = table[table["attack"] != "none"]
+    assert attacked[["auc_combined", "auc_collusion", "f1_combined", "f1_collusion"]].notna().all().all()
+    scores = pd.read_parquet(folder / "results" / "detection.parquet")
+    assert set(scores["key"]) == set(attacked["key"]) and set(scores["detector"]) == {"combined", "collusion"}
 
 
 def test_warnings_go_into_the_table(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -314,19 +321,20 @@ def test_the_figures(main_job: tuple[int, str, Path], tmp_path: Path, capsys: py
     code, out, folder = main_job
     figures = folder / "results" / "figures"
     names = sorted(path.name for path in figures.iterdir())
-    kinds = ["attacks", "defenses", "knowledge", "weight_share"]
+    kinds = ["attacks", "defenses", "knowledge", "weight_share", "detection"]
     assert names == sorted(f"{kind}_mean.{suffix}" for kind in kinds for suffix in ("png", "svg"))
-    assert "figures     8 files" in out and "report      " in out
+    assert "figures     10 files" in out and "report      " in out
     for kind in kinds:
-        with Image.open(figures / f"{kind}_mean.png") as image:
-            assert image.size == (1260, 510)
+        with Image.open(figures / f"{kind}_mean.png") as image:  # ROC panels are square: 8 x 4 inches
+            assert image.size == ((1200, 600) if kind == "detection" else (1260, 510))
         assert (figures / f"{kind}_mean.svg").read_text(encoding="utf-8").lstrip().startswith("<?xml")
     copy = tmp_path / "copy"
     copy.mkdir()
-    (copy / "results.parquet").write_bytes((folder / "results" / "results.parquet").read_bytes())
+    for table in ("results.parquet", "detection.parquet"):
+        (copy / table).write_bytes((folder / "results" / table).read_bytes())
     run = make_runner(capsys)
     code, out, _ = run("plot", copy, "--json")
-    assert code == 0 and len(json.loads(out)["figures"]) == 8
+    assert code == 0 and len(json.loads(out)["figures"]) == 10
     for name in names:
         assert (copy / "figures" / name).read_bytes() == (figures / name).read_bytes(), name
     assert "no results table in" in assert_input_error(*run("plot", tmp_path / "absent"))
@@ -357,3 +365,34 @@ def test_the_report(main_job: tuple[int, str, Path]) -> None:
     page = Images()
     page.feed((results / "report.html").read_text(encoding="utf-8"))
     assert len(page.sources) == len(pngs) and all(s.startswith("data:image/png;base64,") for s in page.sources)
+
+
+def test_detectors_score_every_attacked_cell(tmp_path: Path) -> None:
+    """With ``detectors``, each attacked cell's AUC and F1 are detection() of the detector's scores of the
+    poisoned answers (run_attack's, computed here independently), detection.parquet holds those scores with
+    the attackers last, and the ROC curve drawn from them has the table's AUC as its area."""
+    import numpy as np
+
+    from truthguard.defenses import CollusionDetector
+    from truthguard.metrics import detection, roc_curve
+
+    text = SMALL.replace("[0, 1]", "[0]").replace('name = "small"', 'name = "small"\ndetectors = ["collusion"]')
+    out = tmp_path / "results"
+    table = run_experiment(read_experiment(_write(tmp_path, text)), out, jobs=1)
+    ok = table[(table["status"] == "ok") & (table["attack"] != "none")]
+    assert ok["auc_collusion"].notna().all() and table[table["attack"] == "none"]["auc_collusion"].isna().all()
+    scores = pd.read_parquet(out / "detection.parquet")
+    assert set(scores["key"]) == set(ok["key"])
+    row = ok[(ok["defense"] == "none") & (ok["coverage"] == "mean")].iloc[0]
+    data = make_synthetic(n_tasks=60, n_workers=10, density=0.5)
+    threat = ThreatModel(fraction=0.2, tasks_per_worker="mean")
+    _, poisoned = run_attack(data.answers, data.bounds, CRH(), MaximumAttack(threat, mode="far"), data.truth, 0)
+    expected = CollusionDetector().score(poisoned.answers)
+    found = detection(expected, poisoned.worker_is_malicious)
+    assert row["auc_collusion"] == pytest.approx(found.roc_auc, rel=1e-12)
+    assert row["f1_collusion"] == pytest.approx(found.f1, rel=1e-12)
+    mine = scores[scores["key"] == row["key"]].sort_values("worker")
+    np.testing.assert_allclose(mine["score"], expected.to_numpy(), rtol=1e-12)
+    assert mine["malicious"].tolist() == poisoned.worker_is_malicious.tolist()
+    fpr, tpr = roc_curve(mine["score"], mine["malicious"])
+    assert np.trapezoid(tpr, fpr) == pytest.approx(row["auc_collusion"], rel=1e-12)

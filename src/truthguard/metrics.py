@@ -17,7 +17,9 @@ from scipy import stats
 from truthguard.core.labels import align_to_labels, show
 from truthguard.errors import InputError
 
-__all__ = ["DetectionScores", "Scores", "detection", "deviation", "evaluate", "mae", "rmse"]
+FloatArray = npt.NDArray[np.float64]
+
+__all__ = ["DetectionScores", "Scores", "detection", "deviation", "evaluate", "mae", "rmse", "roc_curve"]
 
 
 @dataclass(frozen=True)
@@ -160,3 +162,30 @@ def detection(scores: pd.Series, malicious: pd.Series, flagged: pd.Index | None 
     else:
         auc = 0.5
     return DetectionScores(precision, recall, f1, float(auc), n_bad, len(flagged))
+
+
+def roc_curve(scores: npt.ArrayLike, malicious: npt.ArrayLike) -> tuple[FloatArray, FloatArray]:
+    r"""The ROC curve of per-worker ``scores`` (larger: more suspicious) against the boolean ``malicious``.
+
+    For each distinct score :math:`s`, from the largest down, the false-positive rate
+    :math:`\mathrm{FPR}(s) = |\{\text{honest}: \text{score} \ge s\}| / n_{\text{honest}}` and the true-positive
+    rate :math:`\mathrm{TPR}(s)`, the same over malicious workers; the curve starts at (0, 0) and ends at
+    (1, 1). Tied scores are one step (a diagonal segment), so the area under the curve by the trapezoid rule
+    equals :attr:`DetectionScores.roc_auc` (ties counting half). A class with no member gives the diagonal.
+
+    Returns:
+        ``(fpr, tpr)``, non-decreasing arrays of equal length.
+    """
+    values = np.asarray(scores, dtype=np.float64).ravel()
+    truth = np.asarray(malicious, dtype=bool).ravel()
+    if values.shape != truth.shape:
+        raise InputError(f"scores and labels differ in length: {values.size} and {truth.size}")
+    n_bad, n_good = int(truth.sum()), int((~truth).sum())
+    if not n_bad or not n_good:
+        return np.array([0.0, 1.0]), np.array([0.0, 1.0])
+    order = np.argsort(-values, kind="stable")
+    sorted_values, sorted_truth = values[order], truth[order]
+    last_of_tie = np.r_[np.flatnonzero(np.diff(sorted_values) != 0), values.size - 1]
+    true_positives = np.cumsum(sorted_truth)[last_of_tie]
+    false_positives = (last_of_tie + 1) - true_positives
+    return np.r_[0.0, false_positives / n_good], np.r_[0.0, true_positives / n_bad]

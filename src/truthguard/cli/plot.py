@@ -11,7 +11,7 @@ import pandas as pd
 from truthguard.cli.common import emit_summary
 from truthguard.experiments.figures import plot_results
 from truthguard.experiments.report import write_report
-from truthguard.experiments.runner import experiment_name, read_results
+from truthguard.experiments.runner import experiment_name, read_detection, read_results
 
 EXAMPLES = """\
 examples:
@@ -25,7 +25,8 @@ def add_parser(subparsers: Any) -> None:
         help="draw the figures and write the report of a results folder (from 'truthguard run' or 'reproduce')",
         description="Read RESULTS_DIR/results.parquet, write the figures (PNG and SVG) into RESULTS_DIR/figures "
         "(error against the malicious fraction under each attack, under each defense, with full and partial "
-        "knowledge, and the attackers' share of the weight, per dataset and method) and the report "
+        "knowledge, and the attackers' share of the weight, per dataset and method; the detectors' ROC curves "
+        "when the experiment names detectors) and the report "
         "(RESULTS_DIR/report.md and a self-contained report.html).",
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -45,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
 def publish(table: pd.DataFrame, folder: Path, name: str) -> tuple[dict[str, Any], list[str]]:
     """Draw the figures and write the report of ``table`` into ``folder`` (shared with ``truthguard
     reproduce``): what was written, as a JSON summary and as text lines."""
-    written = plot_results(table, folder / "figures")
+    written = plot_results(table, folder / "figures", read_detection(folder))
     markdown, page = write_report(table, folder, written, name)
     summary = {"figures": [str(path) for path in written], "report": [str(markdown), str(page)]}
     lines = [f"figures     {len(written)} files in {folder / 'figures'}", f"report      {markdown}, {page}"]

@@ -36,6 +36,10 @@ an hour into a sweep.
     [[attack]]
     name = "random"
     knowledge = ["full"]              # an attack table may narrow the grid's knowledge or coverage lists
+
+``detectors = ["combined", "collusion"]`` (top level) scores every worker of each attacked cell with those
+detectors (built on the cell's undefended aggregator): the table gets their ROC AUC and F1 (flagging as many
+workers as there are attackers), and ``detection.parquet`` the scores, for the ROC curves.
 """
 
 from __future__ import annotations
@@ -54,6 +58,7 @@ from truthguard.aggregators.registry import make_aggregator
 from truthguard.attacks.base import Attack
 from truthguard.attacks.registry import make_attack
 from truthguard.attacks.threat import ThreatModel
+from truthguard.defenses.detectors import DETECTORS
 from truthguard.defenses.registry import make_defense
 from truthguard.errors import InputError
 
@@ -73,6 +78,7 @@ _TOP_KEYS = {
     "aggregator": "[[aggregator]] tables",
     "defense": "[[defense]] tables",
     "attack": "[[attack]] tables",
+    "detectors": "list of detector names (combined, collusion, ...) that score every attacked cell's workers",
 }
 _ENTRY_KEYS = {
     "dataset": ("name", "options"),
@@ -140,6 +146,7 @@ class Experiment:
     knowledge: tuple[str, ...]
     known_fraction: float
     seeds: tuple[int, ...]
+    detectors: tuple[str, ...] = ()
 
     def cells(self) -> list[Cell]:
         """Every run, in a fixed order. A fraction of 0 is one clean cell per dataset, method and seed (no
@@ -203,6 +210,7 @@ class Experiment:
             "aggregator": [{"name": e.name, "params": dict(e.options)} for e in self.aggregators],
             "defense": [{"name": e.name, "params": dict(e.options)} for e in self.defenses],
             "attack": [_attack_table(e) for e in self.attacks],
+            "detectors": list(self.detectors),
         }
 
 
@@ -273,6 +281,7 @@ class _Checker:
             knowledge=self.knowledges("knowledge", data.get("knowledge", ["full"])),
             known_fraction=float(known),
             seeds=tuple(int(s) for s in seeds),
+            detectors=self.detectors(data.get("detectors", [])),
         )
         self.build_once(experiment)
         return experiment
@@ -308,6 +317,11 @@ class _Checker:
             else:
                 raise self.fail(f'{key} must list "all", "mean" or a positive number of tasks; got {item!r}')
         return tuple(out)
+
+    def detectors(self, value: Any) -> tuple[str, ...]:
+        if not isinstance(value, list) or len(set(map(repr, value))) < len(value):
+            raise self.fail(f"detectors must be a list of distinct detector names; got {value!r}")
+        return tuple(self.choice("detector", name, tuple(DETECTORS)) for name in value)
 
     def knowledges(self, key: str, value: Any) -> tuple[str, ...]:
         return tuple(self.choice(key, k, KNOWLEDGE) for k in self.listed(key, value))

@@ -16,14 +16,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from truthguard.core.output import open_output
+from truthguard.metrics import roc_curve
 
 __all__ = ["FIGURES", "describe_coverage", "figure_style", "plot_results", "save_figure", "strongest_attack"]
 
 OKABE_ITO = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000")
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
+LINESTYLES = ("-", "--", ":", "-.")
 NONE = "none"
 # No creation date in the files: the same table gives the same bytes.
 _METADATA: dict[str, dict[str, Any]] = {"png": {"Software": None}, "svg": {"Date": None}}
@@ -68,11 +72,14 @@ FIGURES = (
 )  # fmt: skip
 
 
-def plot_results(table: pd.DataFrame, directory: str | os.PathLike[str]) -> list[Path]:
+def plot_results(
+    table: pd.DataFrame, directory: str | os.PathLike[str], detection: pd.DataFrame | None = None
+) -> list[Path]:
     """Write every figure of ``table`` (an experiment's results) into ``directory``; the files written.
 
     Only successful cells are plotted; a figure with nothing to show (e.g. no partial-knowledge cells) is
-    skipped.
+    skipped. With ``detection`` (the detectors' scores, :func:`~truthguard.experiments.runner.read_detection`)
+    the detectors' ROC curves are drawn too.
     """
     folder = Path(directory)
     folder.mkdir(parents=True, exist_ok=True)
@@ -94,7 +101,70 @@ def plot_results(table: pd.DataFrame, directory: str | os.PathLike[str]) -> list
                     plt, figure, rows, clean, f"{title}\nmalicious workers answer {describe_coverage(coverage)}"
                 )
                 written += save_figure(plt, fig, folder, f"{figure.name}_{coverage}")
+            rows = _detected(covered, detection)
+            if detection is not None and not rows.empty:
+                strongest = _short(strongest_attack(covered))
+                title = (f"ROC curves of the detectors\nthe strongest attack, {strongest}, no defense, full knowledge"
+                         f"\nmalicious workers answer {describe_coverage(coverage)}")  # fmt: skip
+                fig = _draw_roc(plt, rows, detection, title)
+                written += save_figure(plt, fig, folder, f"detection_{coverage}")
     return written
+
+
+def _detected(covered: pd.DataFrame, detection: pd.DataFrame | None) -> pd.DataFrame:
+    """The cells of one coverage setting whose detectors' ROC curves are drawn: the strongest attack,
+    undefended, full knowledge, with scores in ``detection``."""
+    if detection is None or detection.empty:
+        return covered[:0]
+    rows = covered[(covered["attack"] == strongest_attack(covered)) & (covered["defense"] == NONE)
+                   & (covered["knowledge"] == "full")]  # fmt: skip
+    return rows[rows["key"].isin(set(detection["key"]))]
+
+
+def _draw_roc(plt: Any, rows: pd.DataFrame, detection: pd.DataFrame, title: str) -> Any:
+    """A panel per dataset and method: per fraction (colour) and detector (line style), the ROC curve
+    averaged over the seeds (vertical averaging: the mean true-positive rate at each false-positive rate)."""
+    datasets = list(dict.fromkeys(rows["dataset"]))
+    methods = list(dict.fromkeys(rows["aggregator"]))
+    detectors = list(dict.fromkeys(detection["detector"]))
+    fractions = sorted(rows["fraction"].unique())
+    cells = {key: group for key, group in detection.groupby(["key", "detector"], sort=False)}
+    grid = np.linspace(0.0, 1.0, 101)
+    fig, axes = plt.subplots(
+        len(datasets), len(methods), figsize=(3.2 * len(methods) + 1.6, 3.0 * len(datasets) + 1.0),
+        squeeze=False, constrained_layout=True,
+    )  # fmt: skip
+    for r, dataset in enumerate(datasets):
+        for c, method in enumerate(methods):
+            ax = axes[r][c]
+            ax.plot([0, 1], [0, 1], color="#999999", linewidth=0.6, linestyle=(0, (2, 2)))
+            panel = rows[(rows["dataset"] == dataset) & (rows["aggregator"] == method)]
+            for number, fraction in enumerate(fractions):
+                keys = panel[panel["fraction"] == fraction]["key"]
+                for style, detector in enumerate(detectors):
+                    curves = [_roc_on(grid, cells[(key, detector)]) for key in keys if (key, detector) in cells]
+                    if curves:
+                        ax.plot(grid, np.mean(curves, axis=0), label=f"f = {fraction:g}, {detector}",
+                                color=OKABE_ITO[number % len(OKABE_ITO)], linewidth=1.3,
+                                linestyle=LINESTYLES[style % len(LINESTYLES)])  # fmt: skip
+            ax.set_title(f"{_short(dataset)} · {method}", fontsize=9)
+            ax.set_xlabel("false-positive rate (honest flagged)")
+            ax.set_ylabel("true-positive rate")
+            ax.set_xlim(0, 1)
+            ax.set_ylim(0, 1.02)
+            ax.grid(alpha=0.3, linewidth=0.5)
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncols=min(len(labels), 4), frameon=False)
+    fig.suptitle(title, fontsize=10)
+    return fig
+
+
+def _roc_on(grid: npt.NDArray[np.float64], scores: pd.DataFrame) -> npt.NDArray[np.float64]:
+    """One cell's ROC curve as true-positive rates at the false-positive rates of ``grid`` (at a vertical
+    step, the top of the step)."""
+    fpr, tpr = roc_curve(scores["score"].to_numpy(), scores["malicious"].to_numpy())
+    last = np.r_[np.diff(fpr) != 0, True]
+    return np.interp(grid, fpr[last], tpr[last])
 
 
 @contextlib.contextmanager

@@ -47,10 +47,28 @@ def _blocks(table: pd.DataFrame, figures: list[Path], name: str) -> list[Block]:
         if defended["defense"].nunique() > 1:
             blocks.append(Block("p", f"MAE under each defense, the strongest attack ({strongest}), full knowledge."))
             blocks.append(Block("table", table=_by_fraction(defended, "defense", clean, None)))
+        detected = undefended[undefended["attack"] == strongest]
+        aucs = [c for c in detected.columns if c.startswith("auc_") and detected[c].notna().any()]
+        if aucs:
+            blocks.append(Block("p", f"ROC AUC of each detector (the probability that it scores an attacker above "
+                                f"an honest worker) under the strongest attack ({strongest}), no defense, full "
+                                "knowledge; mean over the seeds."))  # fmt: skip
+            blocks.append(Block("table", table=_auc_by_fraction(detected, aucs)))
     for path in figures:
         blocks.append(Block("figure", text=path.stem.replace("_", " "), path=path))
     blocks += _claims(ok)
     return blocks
+
+
+def _auc_by_fraction(rows: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """Mean ROC AUC by dataset, method and detector (the ``auc_*`` ``columns``), one column per fraction."""
+    long = rows.melt(id_vars=["dataset", "aggregator", "fraction"], value_vars=columns, var_name="detector",
+                     value_name="auc")  # fmt: skip
+    long["detector"] = long["detector"].str.removeprefix("auc_")
+    pivot = long.pivot_table(index=["dataset", "aggregator", "detector"], columns="fraction", values="auc",
+                             aggfunc="mean")  # fmt: skip
+    pivot.columns = [f"f = {c:g}" for c in pivot.columns]
+    return pivot.round(3).reset_index()
 
 
 def _by_fraction(rows: pd.DataFrame, lines: str, clean: pd.Series, defense: str | None) -> pd.DataFrame:

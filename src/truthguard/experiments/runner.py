@@ -3,7 +3,8 @@
 The results folder holds ``cells.jsonl``, a journal with one line per finished cell (appended and flushed as
 each cell ends, so Ctrl-C or a crash loses at most the cells under way), and, written atomically at the end
 (and after an interruption, from what the journal holds), ``results.parquet`` and ``results.csv`` (one row
-per cell and seed) and ``experiment.json`` (the resolved configuration and the library's version).
+per cell and seed), ``detection.parquet`` when the experiment names detectors (their scores of every
+attacked cell's workers) and ``experiment.json`` (the resolved configuration and the library's version).
 Re-running the same file into the same folder runs only the cells missing from the journal, and those that
 failed (their row is replaced).
 """
@@ -27,15 +28,18 @@ from truthguard import __version__, datasets
 from truthguard.core.io import write_table
 from truthguard.core.output import open_output
 from truthguard.core.progress import progress
+from truthguard.defenses.registry import make_detector
 from truthguard.errors import InputError, TruthGuardWarning
 from truthguard.experiments.config import NONE, Cell, Experiment
 from truthguard.experiments.evaluate import clean_fit, run_attack
 from truthguard.experiments.parallel import parallel_map
-from truthguard.metrics import evaluate
+from truthguard.metrics import detection, evaluate
 
-__all__ = ["JOURNAL", "experiment_name", "read_results", "run_experiment"]
+__all__ = ["JOURNAL", "experiment_name", "read_detection", "read_results", "run_experiment"]
 
 JOURNAL = "cells.jsonl"
+DETECTION = "detection"  # a journal row's detectors' scores (moved to their own table)
+DETECTION_FILE = "detection.parquet"
 
 
 def run_experiment(
@@ -71,9 +75,12 @@ def run_experiment(
                 if on_cell is not None:
                     on_cell(row)
     finally:  # also after Ctrl-C: the table holds every cell the journal holds
-        table = _table([done[c.key] for c in cells if c.key in done])
+        rows = [done[c.key] for c in cells if c.key in done]
+        table = _table(rows)
         write_table(table, folder / "results.parquet")
         write_table(table, folder / "results.csv")
+        if experiment.detectors:
+            write_table(_detection_table(rows), folder / DETECTION_FILE)
     return table
 
 
@@ -166,7 +173,7 @@ def _measure(
         evaluate_with=None if target is judged else judged, cache=fits,
     )  # fmt: skip
     assert report.before is not None and report.after is not None  # every dataset here has its truth
-    row = {
+    row: dict[str, Any] = {
         "mae_before": report.before.mae, "rmse_before": report.before.rmse, "mae_after": report.after.mae,
         "rmse_after": report.after.rmse, "relative_increase": report.relative_increase, "deviation": report.deviation,
         "n_malicious": report.n_malicious, "malicious_answer_share": report.malicious_answer_share,
@@ -174,6 +181,16 @@ def _measure(
         "malicious_weight_share": report.malicious_weight_share, "objective": report.objective,
         "stage": report.stage, "attack_seconds": report.seconds,
     }  # fmt: skip
+    detected: dict[str, list[float]] = {}
+    for name in experiment.detectors:
+        key = ("detect", name, repr(target), repr(attack), repr(cell.seed))
+        if key not in fits:  # cells sharing one poisoned set of answers score it once
+            fits[key] = make_detector(name, base).score(poisoned.answers)
+        found = detection(fits[key], poisoned.worker_is_malicious)
+        row[f"auc_{name}"], row[f"f1_{name}"] = found.roc_auc, found.f1
+        detected[name] = fits[key].to_numpy().tolist()  # in worker order: the honest workers first
+    if detected:
+        row[DETECTION] = detected
     if report.removed is not None:
         malicious = set(poisoned.malicious_workers)
         caught = sum(worker in malicious for worker in report.removed)
@@ -212,7 +229,34 @@ def experiment_name(directory: str | os.PathLike[str]) -> str:
 
 def _table(rows: list[dict[str, Any]]) -> pd.DataFrame:
     table = pd.DataFrame(rows)
-    return table.drop(columns=[c for c in ("traceback",) if c in table.columns])
+    return table.drop(columns=[c for c in ("traceback", DETECTION) if c in table.columns])
+
+
+def _detection_table(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """The detectors' scores of every attacked cell, long: ``key``, ``detector``, ``worker`` (its position:
+    the honest workers first, the cell's ``n_malicious`` attackers last), ``malicious``, ``score``."""
+    parts = []
+    for row in rows:
+        for name, scores in (row.get(DETECTION) or {}).items():
+            n = len(scores)
+            parts.append(pd.DataFrame({
+                "key": row["key"], "detector": name, "worker": np.arange(n),
+                "malicious": np.arange(n) >= n - int(row["n_malicious"]), "score": scores,
+            }))  # fmt: skip
+    if not parts:
+        return pd.DataFrame(columns=["key", "detector", "worker", "malicious", "score"])
+    return pd.concat(parts, ignore_index=True)
+
+
+def read_detection(directory: str | os.PathLike[str]) -> pd.DataFrame | None:
+    """The detectors' scores of a results folder (see :func:`run_experiment`), None when it has none."""
+    path = Path(directory) / DETECTION_FILE
+    if not path.is_file():
+        return None
+    try:
+        return pd.read_parquet(path)
+    except Exception as error:  # pyarrow's errors for a file that is not Parquet are of several types
+        raise InputError(f"{str(path)!r} is not a detection table ({error}); run the experiment again") from None
 
 
 def _read_journal(path: Path) -> list[dict[str, Any]]:
