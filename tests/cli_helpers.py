@@ -31,6 +31,23 @@ def make_runner(capsys: pytest.CaptureFixture[str]) -> Run:
     return call
 
 
+def page_sources(html_text: str) -> list[str]:
+    """Every ``src`` and ``href`` of an HTML page (to check that a report embeds its figures)."""
+    from html.parser import HTMLParser
+
+    class Sources(HTMLParser):
+        def __init__(self) -> None:
+            super().__init__()
+            self.found: list[str] = []
+
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            self.found += [v or "" for k, v in attrs if k in ("src", "href")]
+
+    parser = Sources()
+    parser.feed(html_text)
+    return parser.found
+
+
 def assert_input_error(code: int, out: str, err: str, prefix: str = "truthguard: error:") -> str:
     """Exit status 2, exactly one stderr line starting with ``prefix``, no traceback; returns that line."""
     assert code == 2, (code, out, err)

@@ -4,14 +4,13 @@ recommendation, its files, and its errors."""
 from __future__ import annotations
 
 import json
-from html.parser import HTMLParser
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from cli_helpers import assert_input_error, make_runner
+from cli_helpers import assert_input_error, make_runner, page_sources
 from truthguard.aggregators import CRH, Mean
 from truthguard.attacks import OptimizedAttack, ThreatModel
 from truthguard.core.bounds import Bounds
@@ -162,15 +161,6 @@ def test_processes_give_the_same_audit(data: object, undefended: Audit) -> None:
     pd.testing.assert_frame_equal(twice.tasks, undefended.tasks)
 
 
-class _Page(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__()
-        self.sources: list[str] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.sources += [v or "" for k, v in attrs if k in ("src", "href")]
-
-
 def test_the_files(defended: Audit, tmp_path: Path) -> None:
     """Tables, JSON, figures of the expected size, a self-contained HTML page; the same audit gives the same
     bytes."""
@@ -194,9 +184,8 @@ def test_the_files(defended: Audit, tmp_path: Path) -> None:
     markdown = (tmp_path / "a" / "report.md").read_text()
     assert "](figures/audit_curves.png)" in markdown and "](figures/audit_tasks.png)" in markdown
     assert "## Recommendation" in markdown and f"publish with {defended.recommended()}" in markdown
-    page = _Page()
-    page.feed((tmp_path / "a" / "report.html").read_text())
-    assert len(page.sources) == 2 and all(s.startswith("data:image/png;base64,") for s in page.sources)
+    sources = page_sources((tmp_path / "a" / "report.html").read_text())
+    assert len(sources) == 2 and all(s.startswith("data:image/png;base64,") for s in sources)
 
 
 def test_the_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from cli_helpers import assert_input_error, make_runner
+from cli_helpers import assert_input_error, make_runner, page_sources
 from truthguard import InputError
 from truthguard.aggregators import CRH
 from truthguard.attacks import MaximumAttack, OptimizedAttack, ThreatModel
@@ -343,8 +343,6 @@ def test_the_figures(main_job: tuple[int, str, Path], tmp_path: Path, capsys: py
 def test_the_report(main_job: tuple[int, str, Path]) -> None:
     """report.md links every PNG figure and holds the tables and the claims section; report.html is one
     self-contained page: it parses, embeds every PNG (base64), and refers to no other file."""
-    from html.parser import HTMLParser
-
     _, _, folder = main_job
     results = folder / "results"
     markdown = (results / "report.md").read_text(encoding="utf-8")
@@ -353,18 +351,8 @@ def test_the_report(main_job: tuple[int, str, Path]) -> None:
         assert f"](figures/{name})" in markdown
     assert "## Beside the study's headline claims" in markdown and "almost 94 %" in markdown
     assert "| dataset | aggregator | attack | f = 0 | f = 0.1 | f = 0.3 |" in markdown
-
-    class Images(HTMLParser):
-        def __init__(self) -> None:
-            super().__init__()
-            self.sources: list[str] = []
-
-        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-            self.sources += [v or "" for k, v in attrs if k in ("src", "href")]
-
-    page = Images()
-    page.feed((results / "report.html").read_text(encoding="utf-8"))
-    assert len(page.sources) == len(pngs) and all(s.startswith("data:image/png;base64,") for s in page.sources)
+    sources = page_sources((results / "report.html").read_text(encoding="utf-8"))
+    assert len(sources) == len(pngs) and all(s.startswith("data:image/png;base64,") for s in sources)
 
 
 def test_detectors_score_every_attacked_cell(tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ from truthguard.cli.common import (
     load_input,
     make_defended,
     parse_assignments,
+    parse_tasks_per_worker,
     write_output,
 )
 from truthguard.core.io import read_targets
@@ -111,15 +112,6 @@ def add_parser(subparsers: Any) -> None:
     parser.set_defaults(run=run)
 
 
-def _tasks_per_worker(text: str | None) -> int | str | None:
-    if text is None or text == "mean":
-        return text
-    try:
-        return int(text)
-    except ValueError:
-        raise InputError(f"--tasks-per-worker takes a positive integer or 'mean'; got {text!r}") from None
-
-
 def run(args: argparse.Namespace) -> int:
     target = make_aggregator(args.target, **parse_assignments(args.param, "--param"))
     make_defended(args.defense, target, args)  # a bad defense name or setting fails before any data is read
@@ -133,7 +125,7 @@ def run(args: argparse.Namespace) -> int:
     attack.threat = ThreatModel(
         fraction=0.1 if args.fraction is None else args.fraction,
         n_malicious=args.n_malicious,
-        tasks_per_worker=_tasks_per_worker(args.tasks_per_worker),  # type: ignore[arg-type]
+        tasks_per_worker=parse_tasks_per_worker(args.tasks_per_worker),  # type: ignore[arg-type]
         knowledge=args.knowledge,
         known_fraction=args.known_fraction,
         goal=args.goal,

@@ -7,7 +7,13 @@ import time
 from typing import Any
 
 from truthguard.aggregators.registry import AGGREGATORS, make_aggregator
-from truthguard.cli.common import add_input_arguments, emit_summary, load_input, parse_assignments
+from truthguard.cli.common import (
+    add_input_arguments,
+    emit_summary,
+    load_input,
+    parse_assignments,
+    parse_tasks_per_worker,
+)
 from truthguard.errors import InputError
 from truthguard.experiments.audit import DEFAULT_DEFENSES, UNDEFENDED, audit
 from truthguard.experiments.audit_report import write_audit
@@ -101,20 +107,11 @@ def _sizes(text: str | None) -> list[int] | None:
         raise InputError(f"--k takes positive integers separated by commas, e.g. 1,2,4; got {text!r}") from None
 
 
-def _tasks_per_worker(text: str | None) -> int | str | None:
-    if text is None or text == "mean":
-        return text
-    try:
-        return int(text)
-    except ValueError:
-        raise InputError(f"--tasks-per-worker takes a positive integer or 'mean'; got {text!r}") from None
-
-
 def run(args: argparse.Namespace) -> int:
     method = make_aggregator(args.method, **parse_assignments(args.param, "--param"))
     if args.jobs is not None and args.jobs < 1:
         raise InputError(f"--jobs takes a positive number of processes; got {args.jobs}")
-    defenses, sizes, tasks = _defenses(args.defense), _sizes(args.k), _tasks_per_worker(args.tasks_per_worker)
+    defenses, sizes, tasks = _defenses(args.defense), _sizes(args.k), parse_tasks_per_worker(args.tasks_per_worker)
     data = load_input(args)
     if data.bounds is None:
         raise InputError("the audit needs each task's legal range: give --bounds LOW HIGH or --bounds-file FILE")

@@ -88,6 +88,16 @@ def parse_assignments(items: list[str] | None, option: str) -> dict[str, Any]:
     return parsed
 
 
+def parse_tasks_per_worker(text: str | None) -> int | str | None:
+    """``--tasks-per-worker``: None (every task), ``"mean"``, or a number of tasks."""
+    if text is None or text == "mean":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise InputError(f"--tasks-per-worker takes a positive integer or 'mean'; got {text!r}") from None
+
+
 def _seed(text: str) -> int:
     try:
         seed = int(text)
