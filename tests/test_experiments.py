@@ -384,3 +384,35 @@ def test_detectors_score_every_attacked_cell(tmp_path: Path) -> None:
     assert mine["malicious"].tolist() == poisoned.worker_is_malicious.tolist()
     fpr, tpr = roc_curve(mine["score"], mine["malicious"])
     assert np.trapezoid(tpr, fpr) == pytest.approx(row["auc_collusion"], rel=1e-12)
+
+
+def _bars_shown(_: object) -> bool:
+    from truthguard.core.progress import progress_enabled
+
+    return progress_enabled()
+
+
+def test_worker_processes_show_no_progress_bars() -> None:
+    """Spawned workers inherit standard error, here a terminal: their own bars would garble the caller's, which
+    counts their work, so they show none; in the caller's process the caller's setting holds."""
+    import os
+    import pty
+
+    from truthguard.core.progress import set_progress
+    from truthguard.experiments.parallel import parallel_map
+
+    master, terminal = pty.openpty()
+    saved = os.dup(2)
+    os.dup2(terminal, 2)  # what the workers inherit as standard error
+    try:
+        shown = list(parallel_map(_bars_shown, [1, 2], workers=2))
+    finally:
+        os.dup2(saved, 2)
+        for fd in (saved, terminal, master):
+            os.close(fd)
+    assert shown == [False, False]
+    set_progress(True)
+    try:
+        assert list(parallel_map(_bars_shown, [1], workers=1)) == [True]
+    finally:
+        set_progress(None)

@@ -9,6 +9,8 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from typing import TypeVar
 
+from truthguard.core.progress import set_progress
+
 __all__ = ["SINGLE_THREADED", "parallel_map"]
 
 Item = TypeVar("Item")
@@ -34,7 +36,14 @@ def parallel_map(function: Callable[[Item], Result], items: Iterable[Item], work
     # Spawned, not forked: JAX's threads do not survive a fork. The environment is what the workers inherit.
     saved = {key: os.environ.get(key) for key in SINGLE_THREADED}
     os.environ.update(SINGLE_THREADED)
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+    # The workers inherit standard error, a terminal perhaps: their own bars (an attack's) would fight the
+    # caller's, which counts their items, so they show none.
+    pool = ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=set_progress,
+        initargs=(False,),
+    )
     try:
         queue = iter(items)
         pending = {pool.submit(function, item) for item in itertools.islice(queue, 2 * workers)}
