@@ -18,7 +18,7 @@ never be dominated this way.
 
 Cost: a dominated estimate has at most one answer beyond it, so one pass counting the answers above and below
 each estimate leaves a handful of candidate tasks, and only theirs are examined further: at 10 million answers
-it costs about as much as one CRH iteration (0.15 s here), a few percent of a fit.
+it costs about as much as one CRH iteration (0.23 s here), a few percent of an iterative fit.
 """
 
 from __future__ import annotations
