@@ -124,9 +124,11 @@ def run(args: argparse.Namespace) -> int:
     written = write_audit(found, args.output, data.source)
     summary = {**found.to_dict(), "input": data.source, "output": args.output, "seconds": seconds,
                "files": [str(path) for path in written]}  # fmt: skip
+    n_attacks = len(found.sizes) * found.curve["protection"].nunique()  # one per k and protection
     lines = [
         f"audit       {found.method} on {data.source}: {found.n_tasks:,} tasks, {found.n_workers:,} workers; "
-        f"k = {', '.join(map(str, found.sizes))} malicious workers, {len(found.attacks)} attacks in {seconds:.0f} s",
+        f"k = {', '.join(map(str, found.sizes))} malicious workers, {n_attacks} attacks "
+        f"({len(found.attacks)} measurements with the transferred ones) in {seconds:.0f} s",
         *(
             f"k = {row['k']:<7} undefended deviation {row['undefended_deviation']:.4g}; best {row['protection']} "
             f"(deviation {row['deviation']:.4g} + clean cost {row['clean_cost']:.4g} = {row['bound']:.4g})"
