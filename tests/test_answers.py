@@ -401,3 +401,14 @@ def test_select_drops_unused_tasks_and_workers_and_keeps_order(toy_answers: pd.D
     assert kept.n_answers == int(keep.sum())
     frame, expected = kept.to_frame(), answers.to_frame()[keep].reset_index(drop=True)
     pd.testing.assert_frame_equal(frame.reset_index(drop=True), expected, check_dtype=False)
+
+
+def test_counts_are_counted_once_and_read_only() -> None:
+    """A fit asks for the counts several times: the same read-only array each time, equal to a bincount."""
+    answers = Answers.from_frame(
+        pd.DataFrame({"task": [1, 1, 2, 3, 3, 3], "worker": ["a", "b", "a", "a", "b", "c"], "value": 1.0})
+    )
+    assert answers.task_counts() is answers.task_counts()
+    assert answers.task_counts().tolist() == [2, 1, 3] and answers.worker_counts().tolist() == [3, 2, 1]
+    with pytest.raises(ValueError, match="read-only"):
+        answers.worker_counts()[0] = 9

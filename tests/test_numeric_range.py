@@ -177,3 +177,25 @@ def test_cli_gtm_priors_that_cannot_be_expressed(run: Run, tmp_path: Path) -> No
     path.write_text("task,worker,value\n1,a,1e-300\n1,b,3e-300\n")
     code, out, err = run("aggregate", path, "--method", "gtm", "-p", "standardize=false")
     assert "has priors in the answers' units" in assert_input_error(code, out, err)
+
+
+def test_a_plain_median_is_never_dominated_so_its_fit_skips_the_check(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The property behind the skip: a median has at least half a task's answers on each side, so one
+    answer can never dominate it (checked on random tasks of 3 to 8 answers, one absurd outlier in each).
+    Its fit therefore skips the check; a weighted median, which one heavy worker can carry, runs it."""
+    from truthguard.aggregators import base
+
+    rng = np.random.default_rng(0)
+    sizes = rng.integers(3, 9, 400)
+    task = np.repeat(np.arange(sizes.size), sizes)
+    value = rng.normal(0, 1, task.size)
+    value[np.cumsum(sizes) - 1] = 1e12 * rng.choice([-1, 1], sizes.size)
+    frame = pd.DataFrame({"task": task, "worker": np.concatenate([np.arange(n) for n in sizes]), "value": value})
+    answers = Answers.from_frame(frame)
+    assert dominated_tasks(answers, Median().fit(answers).truths_.to_numpy()).size == 0
+    calls: list[int] = []
+    monkeypatch.setattr(base, "dominated_tasks", lambda *args: calls.append(1) or np.zeros(0, dtype=np.int64))
+    Median().fit(answers)
+    assert calls == []
+    Median(weights=pd.Series(1.0, index=range(8))).fit(answers)
+    assert calls == [1]

@@ -109,7 +109,8 @@ class Aggregator(Configurable, ABC):
         else:
             fit = self._fit(answers)
             self._check_finite(fit, answers)
-        self._warn_if_dominated(fit.truths, answers)
+        if self._can_be_dominated():
+            self._warn_if_dominated(fit.truths, answers)
         self.truths_ = pd.Series(fit.truths, index=answers.tasks.rename("task"), name="value")
         self.weights_ = pd.Series(fit.weights, index=answers.workers.rename("worker"), name="weight")
         self.n_iter_ = fit.n_iter
@@ -130,6 +131,10 @@ class Aggregator(Configurable, ABC):
                     f"{type(self).__name__} produced {int(bad.sum())} non-finite {what}(s), e.g. for {show(first)}; "
                     "this is a bug, please report it with the answers (a median is unaffected meanwhile)"
                 )
+
+    def _can_be_dominated(self) -> bool:
+        """Whether one far-off answer can dominate an estimate (a plain median's cannot: the check is skipped)."""
+        return True
 
     def _warn_if_dominated(self, truths: np.ndarray[Any, Any], answers: Answers) -> None:
         dominated = dominated_tasks(answers, truths)

@@ -95,6 +95,9 @@ class Median(_FixedWeights):
     name = "median"
     summary = "per-task median (weighted median with fixed worker weights)"
 
+    def _can_be_dominated(self) -> bool:
+        return self.weights is not None  # one heavy worker can carry a weighted median; a plain median, never
+
     def _estimate(self, be: ArrayBackend, claims: Claims, worker_weights: Array) -> Array:
         per_answer = None if self.weights is None else worker_weights[claims.worker]
         return segment_weighted_median(

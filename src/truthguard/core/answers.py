@@ -73,12 +73,21 @@ class Answers:
         return len(self.value)
 
     def task_counts(self) -> IntArray:
-        """Number of answers per task code."""
-        return np.bincount(self.task, minlength=self.n_tasks).astype(np.int64)
+        """Number of answers per task code (counted once per ``Answers``: a read-only array)."""
+        return self._counts("_task_counts", self.task, self.n_tasks)
 
     def worker_counts(self) -> IntArray:
-        """Number of answers per worker code."""
-        return np.bincount(self.worker, minlength=self.n_workers).astype(np.int64)
+        """Number of answers per worker code (counted once per ``Answers``: a read-only array)."""
+        return self._counts("_worker_counts", self.worker, self.n_workers)
+
+    def _counts(self, name: str, codes: IntArray, n: int) -> IntArray:
+        # A fit asks several times (its steps, its checks); a pass over 10^7 codes costs about 20 ms each time.
+        counts: IntArray | None = self.__dict__.get(name)
+        if counts is None:
+            counts = np.bincount(codes, minlength=n).astype(np.int64, copy=False)
+            counts.setflags(write=False)
+            object.__setattr__(self, name, counts)  # frozen: the codes never change, so neither do their counts
+        return counts
 
     def to_frame(self) -> pd.DataFrame:
         """The answers as a long DataFrame with columns ``task``, ``worker``, ``value``."""
