@@ -37,7 +37,6 @@ import multiprocessing
 import os
 import platform
 import resource
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -49,6 +48,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from bench_defenses import timed  # the benchmarks' one timing loop (this folder is on the path as a script's)
 
 BYTES_PER_ANSWER = 24  # value float64 + task int64 + worker int64, as Answers stores them
 ITERATIVE = ("crh", "gtm", "catd", "mwa")
@@ -88,13 +89,9 @@ def _data(n: int) -> Any:
 
 
 def _median_seconds(function: Callable[[], object], repeats: int) -> float:
-    function()  # warm-up: caches, page faults, lazy imports
-    seconds = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        function()
-        seconds.append(time.perf_counter() - started)
-    return statistics.median(seconds)
+    """Median seconds of ``repeats`` calls after one untimed warm-up (caches, page faults, lazy imports)."""
+    function()
+    return timed(function, repeats)
 
 
 def _aggregator(name: str) -> Any:
@@ -184,7 +181,6 @@ def _roofline_row(repeats: int) -> dict[str, Any]:
 
 
 def _attack_row(setting: str, target: str) -> dict[str, Any]:
-    sys.path.insert(0, str(Path(__file__).parent))
     from bench_attacks import LARGE_BUDGET  # the budget issue #3 set for the large synthetic crowd
     from truthguard import datasets
     from truthguard.attacks import OptimizedAttack, ThreatModel
