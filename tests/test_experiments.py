@@ -416,3 +416,30 @@ def test_worker_processes_show_no_progress_bars() -> None:
         assert list(parallel_map(_bars_shown, [1], workers=1)) == [True]
     finally:
         set_progress(None)
+
+
+def test_an_attack_measured_under_several_defenses_fits_its_target_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With a shared cache, the attacked method is fitted on the poisoned answers once, however many defenses
+    the attack is then measured under (each report still gives the figures under the method)."""
+    from truthguard.defenses import WeightCap
+
+    data = make_synthetic(n_tasks=60, n_workers=10, seed=0)
+    fitted_on: list[int] = []
+    fit = CRH.fit
+
+    def counting(self: CRH, answers: object) -> CRH:
+        if type(self) is CRH:
+            fitted_on.append(getattr(answers, "n_workers", 0))
+        return fit(self, answers)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(CRH, "fit", counting)
+    cache: dict[tuple[object, ...], object] = {}
+    attack = MaximumAttack(ThreatModel(n_malicious=3), mode="far")
+    reports, poisoned_fits = [], []
+    for judge in (MWA(base=CRH()), WeightCap(base=CRH())):
+        reports.append(run_attack(data.answers, data.bounds, CRH(), attack, data.truth, 0, evaluate_with=judge,
+                                  cache=cache)[0])  # fmt: skip
+        poisoned_fits.append(fitted_on.count(13))  # 10 honest + 3 malicious workers: the poisoned answers
+    # The first call fits CRH on them for the attack's own objective and for the report; the second, none.
+    assert poisoned_fits[0] >= 1 and poisoned_fits[1] == poisoned_fits[0]
+    assert reports[0].under_target == reports[1].under_target

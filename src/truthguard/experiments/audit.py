@@ -34,6 +34,7 @@ from truthguard.aggregators.base import Aggregator, require_aggregator
 from truthguard.attacks.base import Attack
 from truthguard.attacks.blackbox import BlackBoxAttack
 from truthguard.attacks.optimized import OptimizedAttack
+from truthguard.attacks.problem import PoisonedAnswers
 from truthguard.attacks.threat import ThreatModel
 from truthguard.core.answers import Answers
 from truthguard.core.bounds import Bounds
@@ -41,7 +42,7 @@ from truthguard.core.progress import progress
 from truthguard.defenses.registry import make_defense
 from truthguard.errors import InputError, TruthGuardWarning
 from truthguard.experiments.config import Entry
-from truthguard.experiments.evaluate import AttackReport, clean_fit, run_attack
+from truthguard.experiments.evaluate import AttackReport, clean_fit, poisoned_fit, run_attack
 from truthguard.experiments.parallel import parallel_map
 from truthguard.metrics import deviation
 
@@ -267,8 +268,9 @@ def _run_job(setting: _Setting, job: _Job) -> tuple[list[dict[str, Any]], pd.Dat
                                         setting.truth, random_state=setting.seed,
                                         evaluate_with=_defense(setting, entry, job.k), cache=fits)  # fmt: skip
             rows.append(_row(setting, job.k, entry.label, "transfer", transferred, poisoned.malicious_workers, fits))
-        poisoned_fit = method.clone().fit(poisoned.answers)
-        return rows, _moved(setting, job.k, clean_fit(method, setting.honest, fits), poisoned_fit, poisoned)
+        moved = _moved(setting, job.k, clean_fit(method, setting.honest, fits), poisoned_fit(method, poisoned, fits),
+                       poisoned)  # fmt: skip
+        return rows, moved
 
 
 def _defense(setting: _Setting, entry: Entry, k: int) -> Aggregator:
@@ -319,10 +321,12 @@ def _clean_cost(setting: _Setting, protection: str, k: int, fits: dict[tuple[str
     return deviation(defended.truths_, method.truths_)
 
 
-def _moved(setting: _Setting, k: int, clean: Aggregator, poisoned_fit: Aggregator, poisoned: Any) -> pd.DataFrame:
+def _moved(
+    setting: _Setting, k: int, clean: Aggregator, attacked: Aggregator, poisoned: PoisonedAnswers
+) -> pd.DataFrame:
     """The ``top`` tasks whose estimate the attack moved most, with their answer counts."""
     before = clean.truths_
-    after = poisoned_fit.truths_.reindex(before.index)
+    after = attacked.truths_.reindex(before.index)
     shift = after - before
     answers = poisoned.answers
     bad = np.bincount(answers.task[poisoned.malicious], minlength=answers.n_tasks)

@@ -20,7 +20,7 @@ from truthguard.core.sampling import RandomState
 from truthguard.errors import InputError
 from truthguard.metrics import Scores, deviation, evaluate
 
-__all__ = ["AttackReport", "clean_fit", "run_attack"]
+__all__ = ["AttackReport", "clean_fit", "poisoned_fit", "run_attack"]
 
 
 @dataclass(frozen=True)
@@ -129,7 +129,7 @@ def run_attack(
         objective, stage, seconds = attack.objective_, attack.stage_, time.perf_counter() - started
         if cache is not None:
             cache[key] = (poisoned, objective, stage, seconds)
-    fit, before, after, moved = _measured(judge, honest, poisoned.answers, truth, cache)
+    fit, before, after, moved = _measured(judge, honest, poisoned, truth, cache)
     weights = fit.weights_.to_numpy()
     if weights.size and weights.max() > 0:
         weights = weights / weights.max()  # shares only: precisions near the largest double would overflow a sum
@@ -141,7 +141,7 @@ def run_attack(
         increase = (after.mae - before.mae) / before.mae
     under_target = None
     if judge is not aggregator:
-        _, target_before, target_after, target_moved = _measured(aggregator, honest, poisoned.answers, truth, cache)
+        _, target_before, target_after, target_moved = _measured(aggregator, honest, poisoned, truth, cache)
         under_target = {"before": target_before, "after": target_after, "deviation": target_moved}
     report = AttackReport(
         attack=attack.name,
@@ -187,17 +187,31 @@ def clean_fit(
     return fitted
 
 
+def poisoned_fit(
+    aggregator: Aggregator, poisoned: PoisonedAnswers, cache: MutableMapping[tuple[Any, ...], Any] | None
+) -> Aggregator:
+    """``aggregator`` fitted on the ``poisoned`` answers, from ``cache`` (see :func:`run_attack`) when it has it:
+    an attack measured under several defenses fits the method it targeted once, not once per defense."""
+    key = ("poisoned", repr(aggregator), poisoned)  # the poisoned set by identity (it hashes so), kept alive
+    fitted = None if cache is None else cache.get(key)
+    if fitted is None:
+        fitted = aggregator.clone().fit(poisoned.answers)
+        if cache is not None:
+            cache[key] = fitted
+    return fitted
+
+
 def _measured(
     aggregator: Aggregator,
     honest: Answers,
-    poisoned: Answers,
+    poisoned: PoisonedAnswers,
     truth: pd.Series | None,
     cache: MutableMapping[tuple[str, ...], Any] | None,
 ) -> tuple[Aggregator, Scores | None, Scores | None, float]:
     """``aggregator`` fitted on the poisoned answers, its errors before and after (None without truth), and
     the mean deviation between its clean and poisoned estimates."""
     clean = clean_fit(aggregator, honest, cache)
-    fit = aggregator.clone().fit(poisoned)
+    fit = poisoned_fit(aggregator, poisoned, cache)
     known = truth if truth is not None and len(truth) else None
     before = evaluate(clean.truths_, known) if known is not None else None
     after = evaluate(fit.truths_, known) if known is not None else None
