@@ -395,3 +395,17 @@ def test_open_output_errors_are_output_errors(tmp_path: Path) -> None:
         open_output(tmp_path / "nowhere" / "x"),
     ):
         pass
+
+
+def test_json_values_makes_strict_json() -> None:
+    """NumPy scalars become numbers, NaN and infinities null, keys text, tuples lists, at any depth: what the
+    command line prints and the audit writes parses as strict JSON."""
+    import json
+
+    import numpy as np
+
+    from truthguard.core.output import json_values
+
+    value = {"a": np.float64("nan"), 2: [np.int64(3), (float("inf"), -np.inf)], "b": {"c": np.bool_(True)}}
+    assert json.loads(json.dumps(json_values(value), allow_nan=False)) == {
+        "a": None, "2": [3, [None, None]], "b": {"c": True}}  # fmt: skip

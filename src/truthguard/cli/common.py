@@ -14,14 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from truthguard.core.answers import DUPLICATE_POLICIES, Answers
 from truthguard.core.bounds import Bounds
 from truthguard.core.io import read_bounds, read_table, read_truth, write_table
 from truthguard.core.labels import show
-from truthguard.core.output import STANDARD_STREAM, open_output
+from truthguard.core.output import STANDARD_STREAM, json_values, open_output
 from truthguard.datasets import base as datasets
 from truthguard.errors import InputError, TruthGuardWarning
 
@@ -274,19 +273,7 @@ def emit_summary(summary: dict[str, Any], lines: list[str], as_json: bool, writt
 
 def emit_json(payload: dict[str, Any], to_stderr: bool = False) -> None:
     """Print one JSON object on standard output, or error when it carries data (NaN and infinities: null)."""
-    echo(json.dumps(_finite(payload), indent=2), to_stderr=to_stderr)
-
-
-def _finite(value: Any) -> Any:
-    if isinstance(value, np.generic):  # NumPy scalars (a parameter set from the API) are plain JSON numbers
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {str(k): _finite(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_finite(v) for v in value]
-    return value
+    echo(json.dumps(json_values(payload), indent=2), to_stderr=to_stderr)
 
 
 def add_defense_arguments(parser: argparse.ArgumentParser, *options: tuple[str, str], k: bool = False) -> None:

@@ -21,17 +21,20 @@ from __future__ import annotations
 import contextlib
 import errno
 import io
+import math
 import os
 import stat
 import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
+
+import numpy as np
 
 from truthguard.errors import OutputError, TruthGuardError
 
-__all__ = ["STANDARD_STREAM", "open_output"]
+__all__ = ["STANDARD_STREAM", "json_values", "open_output"]
 
 #: The file name meaning standard output when writing (and standard input when reading).
 STANDARD_STREAM = "-"
@@ -149,3 +152,17 @@ def _standard_output() -> Iterator[BinaryIO]:
         if isinstance(error, TruthGuardError):
             raise
         raise _error("to standard output", error) from None
+
+
+def json_values(value: Any) -> Any:
+    """``value`` with what JSON cannot hold made plain: NumPy scalars as Python numbers, NaN and infinities as
+    None (``null``), keys as text, tuples as lists, recursively (for ``json.dumps``: strict JSON out)."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {str(k): json_values(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_values(v) for v in value]
+    return value

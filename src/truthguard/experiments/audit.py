@@ -38,6 +38,7 @@ from truthguard.attacks.problem import PoisonedAnswers
 from truthguard.attacks.threat import ThreatModel
 from truthguard.core.answers import Answers
 from truthguard.core.bounds import Bounds
+from truthguard.core.output import json_values
 from truthguard.core.progress import progress
 from truthguard.defenses.registry import make_defense
 from truthguard.errors import InputError, TruthGuardWarning
@@ -110,7 +111,8 @@ class Audit:
             "method": self.method, "n_tasks": self.n_tasks, "n_workers": self.n_workers,
             "n_answers": self.n_answers, "sizes": list(self.sizes),
             "tasks_per_worker": self.tasks_per_worker, "recommended": self.recommended(),
-            "recommendation": _records(self.recommendation), "curve": _records(self.curve),
+            "recommendation": json_values(self.recommendation.to_dict(orient="records")),
+            "curve": json_values(self.curve.to_dict(orient="records")),
         }  # fmt: skip
 
 
@@ -398,11 +400,3 @@ def _protections(method: Aggregator, defenses: Sequence[Entry] | None) -> list[E
     if len(set(labels)) < len(labels):
         raise InputError(f"defense {next(x for x in labels if labels.count(x) > 1)} is listed twice; list it once")
     return kept
-
-
-def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    return [
-        {str(k): (v.item() if isinstance(v, np.generic) else (None if isinstance(v, float) and np.isnan(v) else v))
-         for k, v in row.items()}
-        for row in frame.to_dict(orient="records")
-    ]  # fmt: skip
