@@ -22,13 +22,13 @@ from typing import Any, ClassVar, Self
 import numpy as np
 import pandas as pd
 
+from truthguard.aggregators.partitions import IN_PROCESS, Parts, iterate
 from truthguard.core.answers import Answers
 from truthguard.core.backend import NUMPY, Array, ArrayBackend
 from truthguard.core.claims import Claims
 from truthguard.core.diagnostics import dominated_tasks
 from truthguard.core.labels import align_to_labels, show
 from truthguard.core.params import Configurable, Constraint, Interval, Options
-from truthguard.core.segments import overall_std
 from truthguard.errors import DominatedEstimateWarning, InputError, NumericalError
 
 __all__ = ["Aggregator", "IterativeAggregator", "Step", "require_aggregator", "resolve_worker_weights"]
@@ -206,17 +206,43 @@ class IterativeAggregator(Aggregator):
         self.tol = tol
         self.init = init
 
-    @abstractmethod
+    # The fit as stages over partitions of the answers, each holding whole tasks (see
+    # truthguard.aggregators.partitions): per-partition work, and small summaries that cross partitions.
+
+    def _prepare_local(self, be: ArrayBackend, claims: Claims) -> tuple[Any, Any]:
+        """One partition's per-fit constants that need nothing from other partitions, and the summary of the
+        partition (:mod:`truthguard.core.summaries`) the shared constants are computed from."""
+        raise NotImplementedError
+
+    def _share(self, be: ArrayBackend, worker_counts: Array, summary: Any) -> Any:
+        """The per-fit constants every partition shares (scalars, per-worker arrays), from the merged summary
+        and the answers per worker."""
+        raise NotImplementedError
+
+    def _prepare_with(self, be: ArrayBackend, claims: Claims, local: Any, shared: Any) -> Any:
+        """A partition's per-fit constants, passed to every other step; they keep ``shared`` as ``.shared``."""
+        raise NotImplementedError
+
     def _prepare(self, be: ArrayBackend, claims: Claims) -> Any:
-        """Per-fit constants (e.g. per-task spreads); passed to every other step."""
+        """Per-fit constants (e.g. per-task spreads) of answers in one piece."""
+        local, summary = self._prepare_local(be, claims)
+        return self._prepare_with(be, claims, local, self._share(be, claims.worker_counts, summary))
 
     @abstractmethod
     def _initial_truths(self, be: ArrayBackend, claims: Claims, prep: Any) -> Array:
         """Truths :math:`x^{*(0)}` in the method's working scale."""
 
-    @abstractmethod
+    def _worker_sums(self, be: ArrayBackend, claims: Claims, prep: Any, truths: Array) -> Any:
+        """The summary the weight step needs from a partition: per-worker sums (and totals) at ``truths``."""
+        raise NotImplementedError
+
+    def _weights(self, be: ArrayBackend, shared: Any, sums: Any) -> Step:
+        """Worker weights, with the objective value, from the merged per-worker sums."""
+        raise NotImplementedError
+
     def _weight_step(self, be: ArrayBackend, claims: Claims, prep: Any, truths: Array) -> Step:
         """Worker weights from truths, with the objective value."""
+        return self._weights(be, prep.shared, self._worker_sums(be, claims, prep, truths))
 
     @abstractmethod
     def _truth_step(self, be: ArrayBackend, claims: Claims, prep: Any, weights: Array) -> Array:
@@ -233,8 +259,8 @@ class IterativeAggregator(Aggregator):
     def _iterate(self, be: ArrayBackend, claims: Claims, prep: Any, truths: Array) -> tuple[Array, Step]:
         """One iteration, the method's fixed-point map: weights from ``truths``, then truths from the weights.
 
-        Returns the new truths and the weight step (weights and objective). ``fit`` repeats it to convergence;
-        the optimised attack differentiates it at the fixed point.
+        Returns the new truths and the weight step (weights and objective). The optimised attack
+        differentiates it at the fixed point.
         """
         step = self._weight_step(be, claims, prep, truths)
         return self._truth_step(be, claims, prep, step.weights), step
@@ -248,22 +274,13 @@ class IterativeAggregator(Aggregator):
         """Iterate to convergence from the initial truths, or from the estimates ``start`` (a warm start, e.g.
         a fit on nearly the same answers): the fit, and the final truths in the working scale (what methods
         built on this one, such as defenses, continue from)."""
-        warm = start is not None
-        truths = self._to_working(be, claims, prep, start) if warm else self._initial_truths(be, claims, prep)
-        estimate = self._output(be, claims, prep, truths)
-        threshold = self.tol * float(overall_std(be, claims.value))
-        history: list[float] = []
-        weights = np.ones(claims.n_workers)
-        converged = False
-        for _ in range(self.max_iter):
-            truths, step = self._iterate(be, claims, prep, truths)
-            weights = step.weights
-            previous, estimate = estimate, self._output(be, claims, prep, truths)
-            history.append(float(step.objective))
-            if float(np.max(np.abs(estimate - previous))) <= threshold:
-                converged = True
-                break
-        return _Fit(np.asarray(estimate), np.asarray(weights), len(history), converged, history), truths
+        run = iterate(self, be, IN_PROCESS, Parts([claims]), Parts([prep]), prep.shared, _parts(start))
+        fit = _Fit(np.asarray(run.estimate[0]), np.asarray(run.weights), run.n_iter, run.converged, run.history)
+        return fit, run.truths[0]
+
+
+def _parts(start: Array | None) -> Parts | None:
+    return None if start is None else Parts([start])
 
 
 #: Answers whose largest magnitude has a binary exponent beyond this are rescaled before the arithmetic.

@@ -10,12 +10,12 @@ from truthguard.core.backend import Array, ArrayBackend
 from truthguard.core.claims import Claims
 from truthguard.core.params import Constraint, Options
 from truthguard.core.segments import (
-    overall_std,
     segment_mean,
     segment_std,
     segment_weighted_mean,
     segment_weighted_median,
 )
+from truthguard.core.summaries import Moments
 
 __all__ = ["CRH"]
 
@@ -24,11 +24,31 @@ NORMALIZATIONS = ("sum", "max")
 
 
 @dataclass(frozen=True)
-class _Prep:
-    inverse_std: Array  # 1 / std of the claims on each answer's task
-    epsilon: Array  # guard added to every worker's distance
+class _Local:
+    std: Array  # per task; 0 where the task's answers do not spread (filled in from all answers)
     mean: Array  # plain per-task mean, the fallback of an all-zero-weight task
     order: Array | None  # answers sorted by (task, value), for the weighted median
+
+
+@dataclass(frozen=True)
+class _Summary:
+    values: Moments  # of all answers: the spread of a task whose answers do not spread
+    spread_total: Array  # sum of std_m * n_m over the tasks whose answers spread
+    flat_count: Array  # answers of the tasks whose answers do not spread
+
+
+@dataclass(frozen=True)
+class _Shared:
+    overall: Array  # standard deviation of all answers
+    epsilon: Array  # guard added to every worker's distance
+
+
+@dataclass(frozen=True)
+class _Prep:
+    inverse_std: Array  # 1 / std of the claims on each answer's task
+    mean: Array
+    order: Array | None
+    shared: _Shared
 
 
 class CRH(IterativeAggregator):
@@ -106,22 +126,36 @@ class CRH(IterativeAggregator):
         self.loss = loss
         self.normalization = normalization
 
-    def _prepare(self, be: ArrayBackend, claims: Claims) -> _Prep:
-        # A constant task's spread is replaced by that of all answers, not by 1: a number without the answers'
-        # unit would make the guard below, hence the weights, depend on the unit the answers are given in.
-        overall = overall_std(be, claims.value)
-        std = segment_std(be, claims.value, claims.task, claims.n_tasks, claims.task_counts, fallback=overall)
-        mean = segment_mean(be, claims.value, claims.task, claims.n_tasks, claims.task_counts)
+    def _prepare_local(self, be: ArrayBackend, claims: Claims) -> tuple[_Local, _Summary]:
+        xp = be.xp
+        std = segment_std(be, claims.value, claims.task, claims.n_tasks, claims.task_counts, fallback=0.0)
+        flat = std == 0
         # The weighted median of the absolute loss needs the answers' order in every truth step; the median
         # initialisation sorts for itself (the gradient, warm-started, never initialises: no sort there).
         order = claims.value_order(be) if self.loss == "absolute" else None
-        return _Prep(
-            inverse_std=(1.0 / std)[claims.task],
-            # (x - x*)^2 / std is about std per answer, |x - x*| / std about 1: epsilon in the distances' unit.
-            epsilon=1e-10 * be.xp.sum((std if self.loss == "squared" else 1.0) * claims.task_counts) / claims.n_workers,
-            mean=mean,
-            order=order,
+        mean = segment_mean(be, claims.value, claims.task, claims.n_tasks, claims.task_counts)
+        local = _Local(std=std, mean=mean, order=order)
+        summary = _Summary(
+            values=Moments.of(be, claims.value),
+            spread_total=xp.sum(std * claims.task_counts),
+            flat_count=xp.sum(flat * claims.task_counts),
         )
+        return local, summary
+
+    def _share(self, be: ArrayBackend, worker_counts: Array, summary: _Summary) -> _Shared:
+        # A constant task's spread is replaced by that of all answers, not by 1: a number without the answers'
+        # unit would make the guard below, hence the weights, depend on the unit the answers are given in.
+        overall = summary.values.std(be)
+        # (x - x*)^2 / std is about std per answer, |x - x*| / std about 1: epsilon in the distances' unit.
+        if self.loss == "squared":
+            typical = summary.spread_total + overall * summary.flat_count
+        else:
+            typical = summary.values.count
+        return _Shared(overall=overall, epsilon=1e-10 * typical / worker_counts.shape[0])
+
+    def _prepare_with(self, be: ArrayBackend, claims: Claims, local: _Local, shared: _Shared) -> _Prep:
+        std = be.xp.where(local.std > 0, local.std, shared.overall)
+        return _Prep(inverse_std=(1.0 / std)[claims.task], mean=local.mean, order=local.order, shared=shared)
 
     def _initial_truths(self, be: ArrayBackend, claims: Claims, prep: _Prep) -> Array:
         if self.init == "mean":
@@ -129,12 +163,15 @@ class CRH(IterativeAggregator):
         order = prep.order if prep.order is not None else claims.value_order(be)
         return segment_weighted_median(be, claims.value, None, claims.task, claims.n_tasks, order)
 
-    def _weight_step(self, be: ArrayBackend, claims: Claims, prep: _Prep, truths: Array) -> Step:
-        xp = be.xp
+    def _worker_sums(self, be: ArrayBackend, claims: Claims, prep: _Prep, truths: Array) -> Array:
         residual = claims.value - truths[claims.task]
-        loss = residual * residual if self.loss == "squared" else xp.abs(residual)
+        loss = residual * residual if self.loss == "squared" else be.xp.abs(residual)
+        return be.segment_sum(loss * prep.inverse_std, claims.worker, claims.n_workers)
+
+    def _weights(self, be: ArrayBackend, shared: _Shared, sums: Array) -> Step:
+        xp = be.xp
         # Raising every D_i by epsilon keeps -log finite for a worker who matches the truths exactly.
-        distance = be.segment_sum(loss * prep.inverse_std, claims.worker, claims.n_workers) + prep.epsilon
+        distance = sums + shared.epsilon
         normalizer = xp.sum(distance) if self.normalization == "sum" else xp.max(distance)
         weights = -xp.log(distance / normalizer)
         return Step(weights=weights, objective=xp.sum(weights * distance))

@@ -46,12 +46,12 @@ from truthguard.core.backend import Array, ArrayBackend
 from truthguard.core.claims import Claims
 from truthguard.core.params import BOOLEAN, Constraint, Interval, Options
 from truthguard.core.segments import (
-    overall_std,
     segment_mean,
     segment_std,
     segment_weighted_mean,
     segment_weighted_median,
 )
+from truthguard.core.summaries import Moments
 from truthguard.errors import InputError
 
 __all__ = ["CATD", "GTM", "LFCN"]
@@ -70,14 +70,28 @@ def _ldexp(value: float, exponent: int) -> float:
 
 
 @dataclass(frozen=True)
-class _Prep:
+class _Local:
     values: Array  # answers in the working scale
     center: Array  # per task: working = (answer - center) / scale
     scale: Array
-    effective: Array  # a_i per worker
-    floor: Array  # c: the variance guard, a fixed fraction of the answers' variance
     mean: Array  # plain per-task mean in the working scale
     order: Array | None  # answers by task then value (also the order of the working values), when needed
+
+
+@dataclass(frozen=True)
+class _Shared:
+    effective: Array  # a_i per worker
+    floor: Array  # c: the variance guard, a fixed fraction of the working answers' variance
+
+
+@dataclass(frozen=True)
+class _Prep:
+    values: Array
+    center: Array
+    scale: Array
+    mean: Array
+    order: Array | None
+    shared: _Shared
 
 
 @dataclass(frozen=True)
@@ -101,7 +115,7 @@ class _InverseVariance(IterativeAggregator):
     def _weight_units(self) -> int:
         return 0 if self._prior().standardize else -2  # precisions: in standardised units, or 1 / answer units^2
 
-    def _prepare(self, be: ArrayBackend, claims: Claims) -> _Prep:
+    def _prepare_local(self, be: ArrayBackend, claims: Claims) -> tuple[_Local, Moments]:
         xp = be.xp
         prior = self._prior()
         values = claims.value
@@ -114,35 +128,38 @@ class _InverseVariance(IterativeAggregator):
         else:
             center = xp.zeros(claims.n_tasks)
             scale = xp.ones(claims.n_tasks)
-        effective = self._effective_counts(np.asarray(claims.worker_counts, dtype=np.float64))
-        spread = overall_std(be, values)
-        return _Prep(
-            values=values,
-            center=center,
-            scale=scale,
-            effective=xp.asarray(effective),
-            floor=1e-10 * spread * spread,
-            mean=segment_mean(be, values, claims.task, claims.n_tasks, claims.task_counts),
-            order=order,
-        )
+        mean = segment_mean(be, values, claims.task, claims.n_tasks, claims.task_counts)
+        return _Local(values=values, center=center, scale=scale, mean=mean, order=order), Moments.of(be, values)
+
+    def _share(self, be: ArrayBackend, worker_counts: Array, summary: Moments) -> _Shared:
+        effective = self._effective_counts(np.asarray(worker_counts, dtype=np.float64))
+        spread = summary.std(be)
+        return _Shared(effective=be.xp.asarray(effective), floor=1e-10 * spread * spread)
+
+    def _prepare_with(self, be: ArrayBackend, claims: Claims, local: _Local, shared: _Shared) -> _Prep:
+        return _Prep(local.values, local.center, local.scale, local.mean, local.order, shared)
 
     def _initial_truths(self, be: ArrayBackend, claims: Claims, prep: _Prep) -> Array:
         if self.init == "mean":
             return prep.mean
         return segment_weighted_median(be, prep.values, None, claims.task, claims.n_tasks, prep.order)
 
-    def _weight_step(self, be: ArrayBackend, claims: Claims, prep: _Prep, truths: Array) -> Step:
-        xp = be.xp
+    def _worker_sums(self, be: ArrayBackend, claims: Claims, prep: _Prep, truths: Array) -> tuple[Array, Array]:
         prior = self._prior()
         residual = prep.values - truths[claims.task]
         squared = be.segment_sum(residual * residual, claims.worker, claims.n_workers)
-        beta = prior.beta + 0.5 * prep.effective * prep.floor  # the guard, as part of the prior
-        variance = (squared + 2.0 * beta) / prep.effective
-        objective = xp.sum(0.5 * prep.effective * xp.log(variance) + (0.5 * squared + beta) / variance)
-        if prior.precision > 0:
-            gap = truths - prior.mu0
-            objective = objective + 0.5 * prior.precision * xp.sum(gap * gap)
-        return Step(weights=1.0 / variance, objective=objective)
+        gap = truths - prior.mu0
+        # The prior's term of the objective, a sum over the partition's tasks.
+        prior_term = 0.5 * prior.precision * be.xp.sum(gap * gap) if prior.precision > 0 else 0.0
+        return squared, prior_term
+
+    def _weights(self, be: ArrayBackend, shared: _Shared, sums: tuple[Array, Array]) -> Step:
+        xp = be.xp
+        squared, prior_term = sums
+        beta = self._prior().beta + 0.5 * shared.effective * shared.floor  # the guard, as part of the prior
+        variance = (squared + 2.0 * beta) / shared.effective
+        objective = xp.sum(0.5 * shared.effective * xp.log(variance) + (0.5 * squared + beta) / variance)
+        return Step(weights=1.0 / variance, objective=objective + prior_term)
 
     def _truth_step(self, be: ArrayBackend, claims: Claims, prep: _Prep, weights: Array) -> Array:
         prior = self._prior()

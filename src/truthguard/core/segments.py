@@ -9,6 +9,7 @@ Every segment passed in must be non-empty.
 from __future__ import annotations
 
 from truthguard.core.backend import Array, ArrayBackend
+from truthguard.core.summaries import Moments
 
 __all__ = [
     "overall_std",
@@ -73,7 +74,7 @@ def segment_weighted_mean_without(
 def segment_std(
     be: ArrayBackend,
     values: Array,
-    segments: Array | None,
+    segments: Array,
     n_segments: int,
     counts: Array,
     floor: float = 0.0,
@@ -82,23 +83,15 @@ def segment_std(
     """Population standard deviation (ddof = 0) per segment, two-pass for accuracy.
 
     Segments whose standard deviation is not above ``floor`` (a constant segment, a single answer) get
-    ``fallback`` (1.0 unless given; when positive, dividing by the result is always safe). ``segments`` None
-    makes all values one segment (``n_segments`` 1), with no per-answer segment ids to build or gather.
+    ``fallback`` (1.0 unless given; when positive, dividing by the result is always safe).
     """
     xp = be.xp
-
-    def total(data: Array) -> Array:
-        return xp.reshape(xp.sum(data), (1,)) if segments is None else be.segment_sum(data, segments, n_segments)
-
-    def per_answer(per_segment: Array) -> Array:
-        return per_segment if segments is None else per_segment[segments]
-
-    mean = total(values) / counts
+    mean = segment_mean(be, values, segments, n_segments, counts)
     # One correction pass makes the mean of a constant segment exactly its value (sum / count is not), so a
     # constant segment's spread is exactly 0 rather than rounding noise.
-    mean = mean + total(values - per_answer(mean)) / counts
-    residual = values - per_answer(mean)
-    variance = total(residual * residual) / counts
+    mean = mean + segment_mean(be, values - mean[segments], segments, n_segments, counts)
+    residual = values - mean[segments]
+    variance = be.segment_sum(residual * residual, segments, n_segments) / counts
     spread = variance > floor * floor
     return xp.where(spread, xp.sqrt(xp.where(spread, variance, 1.0)), fallback)
 
@@ -107,9 +100,10 @@ def overall_std(be: ArrayBackend, values: Array) -> Array:
     """Standard deviation (ddof = 0) of all values as one segment; 1.0 when they are all equal.
 
     With no spread there is no scale that is both translation- and scale-invariant: 1.0 keeps the methods built
-    on it translation-equivariant in that degenerate case (a change of unit then moves only the guards).
+    on it translation-equivariant in that degenerate case (a change of unit then moves only the guards). Over
+    partitioned answers, merge the partitions' :class:`~truthguard.core.summaries.Moments` and take theirs.
     """
-    return segment_std(be, values, None, 1, be.xp.asarray([float(values.shape[0])]))[0]
+    return Moments.of(be, values).std(be)
 
 
 def segment_order(be: ArrayBackend, values: Array, segments: Array, n_segments: int) -> Array:

@@ -1,0 +1,130 @@
+"""The iteration of a truth-discovery method over partitioned answers: one driver, wherever the partitions live.
+
+The answers are split into partitions that each hold whole tasks (a worker's answers may span partitions).
+Everything per task or per answer — the per-task constants, the truth step, the estimate — is computed inside
+its partition; only small summaries (:mod:`truthguard.core.summaries`) cross between them: the moments and
+totals the per-fit constants need, the per-worker sums of the weight step, the largest change of the
+convergence test. An :class:`Executor` runs a function on every partition and merges what they return:
+:data:`IN_PROCESS` holds a single partition (every in-memory fit), :mod:`truthguard.distributed` holds them on a
+Dask cluster. :func:`iterate` is the only iteration loop of the library.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+import numpy as np
+
+from truthguard.core.backend import Array, ArrayBackend
+from truthguard.core.claims import Claims
+from truthguard.core.summaries import Moments, merge
+
+if TYPE_CHECKING:
+    from truthguard.aggregators.base import IterativeAggregator
+
+__all__ = ["IN_PROCESS", "Executor", "InProcess", "Iterated", "Parts", "iterate", "largest_change", "value_moments"]
+
+
+class Parts(list[Any]):
+    """One handle per partition (the value itself in this process, a future on a cluster)."""
+
+
+class Executor(Protocol):
+    """Where the partitions live and how their summaries meet."""
+
+    def map(self, fn: Callable[..., Any], *args: Any) -> Parts:
+        """``fn`` called once per partition: a :class:`Parts` argument gives each call its own partition's
+        handle, any other argument is passed to every call as it is (broadcast)."""
+        ...
+
+    def merged(self, parts: Parts) -> Any:
+        """The partitions' summaries merged (:func:`~truthguard.core.summaries.merge`), brought here."""
+        ...
+
+    def largest(self, parts: Parts) -> float:
+        """The largest of the partitions' numbers, brought here."""
+        ...
+
+
+class InProcess:
+    """The executor of answers held in this process, as a single partition: calls are direct, merging is the
+    identity, so the arithmetic is exactly that of a fit written without partitions."""
+
+    def map(self, fn: Callable[..., Any], *args: Any) -> Parts:
+        return Parts([fn(*(arg[0] if isinstance(arg, Parts) else arg for arg in args))])
+
+    def merged(self, parts: Parts) -> Any:
+        return merge(list(parts))
+
+    def largest(self, parts: Parts) -> float:
+        return max(float(part) for part in parts)
+
+
+IN_PROCESS = InProcess()
+
+
+@dataclass(frozen=True)
+class Iterated:
+    """Where the iteration stopped: per partition the truths (working scale) and estimates, and the last weights."""
+
+    truths: Parts
+    estimate: Parts
+    weights: Array
+    n_iter: int
+    converged: bool
+    history: list[float]
+
+
+def value_moments(be: ArrayBackend, claims: Claims) -> Moments:
+    """The moments of a partition's answer values."""
+    return Moments.of(be, claims.value)
+
+
+def largest_change(new: Array, old: Array) -> float:
+    """The largest absolute change between two estimates of the same tasks."""
+    return float(np.max(np.abs(np.asarray(new) - np.asarray(old))))
+
+
+def iterate(
+    method: IterativeAggregator,
+    be: ArrayBackend,
+    executor: Executor,
+    claims: Parts,
+    prep: Parts,
+    shared: Any,
+    start: Parts | None = None,
+) -> Iterated:
+    r"""Iterate ``method`` to convergence over partitions (see :class:`~truthguard.aggregators.IterativeAggregator`
+    for the two steps and the stopping test).
+
+    Args:
+        method: The iterative aggregator.
+        be: Array backend of the partitions' arithmetic.
+        executor: Where the partitions live.
+        claims: Each partition's claims (worker codes, ``n_workers`` and ``worker_counts`` of the whole).
+        prep: Each partition's per-fit constants (``method._prepare_with``).
+        shared: The constants shared by every partition (``method._share``).
+        start: Each partition's estimates to start from (a warm start), or None for the initial truths.
+    """
+    moments: Moments = executor.merged(executor.map(value_moments, be, claims))
+    threshold = float(method.tol) * float(moments.std(be))
+    if start is None:
+        truths = executor.map(method._initial_truths, be, claims, prep)
+    else:
+        truths = executor.map(method._to_working, be, claims, prep, start)
+    estimate = executor.map(method._output, be, claims, prep, truths)
+    history: list[float] = []
+    weights: Array = None
+    converged = False
+    for _ in range(int(method.max_iter)):
+        step = method._weights(be, shared, executor.merged(executor.map(method._worker_sums, be, claims, prep, truths)))
+        weights = step.weights
+        truths = executor.map(method._truth_step, be, claims, prep, weights)
+        previous, estimate = estimate, executor.map(method._output, be, claims, prep, truths)
+        history.append(float(step.objective))
+        if executor.largest(executor.map(largest_change, estimate, previous)) <= threshold:
+            converged = True
+            break
+    return Iterated(truths, estimate, weights, len(history), converged, history)

@@ -1,0 +1,55 @@
+"""Summaries merged across partitions (core.summaries): the merge of the parts equals the summary of the whole."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+
+from truthguard.core.backend import NUMPY
+from truthguard.core.summaries import Moments, merge
+
+
+@pytest.mark.parametrize("n_parts", [2, 3, 17])
+def test_merged_moments_equal_those_of_all_values(n_parts: int) -> None:
+    rng = np.random.default_rng(n_parts)
+    values = 1e6 + rng.normal(0.0, 3.0, 5_000)  # a large mean: naive sums of squares would lose digits
+    cuts = np.sort(rng.choice(np.arange(1, values.size), n_parts - 1, replace=False))
+    merged = merge([Moments.of(NUMPY, part) for part in np.split(values, cuts)])
+    # Independent reference: NumPy's own mean and variance of all values.
+    assert merged.count == values.size
+    assert merged.mean == pytest.approx(values.mean(), rel=1e-14)
+    assert merged.m2 / merged.count == pytest.approx(values.var(), rel=1e-10)
+    assert float(merged.std(NUMPY)) == pytest.approx(values.std(), rel=1e-10)
+
+
+def test_equal_values_have_unit_std_in_any_partition() -> None:
+    parts = [Moments.of(NUMPY, np.full(n, 2.5)) for n in (1, 4, 7)]
+    merged = merge(parts)
+    assert merged.m2 == 0.0
+    assert float(merged.std(NUMPY)) == 1.0
+
+
+def test_one_summary_is_returned_unchanged() -> None:
+    summary = (np.arange(3.0), Moments.of(NUMPY, np.arange(4.0)))
+    assert merge([summary]) is summary
+
+
+@dataclass(frozen=True)
+class _Summary:
+    sums: np.ndarray
+    total: float
+    moments: Moments
+    nothing: None = None
+
+
+def test_structures_merge_field_by_field() -> None:
+    a = _Summary(np.array([1.0, 2.0]), 3.0, Moments.of(NUMPY, np.array([1.0, 2.0])))
+    b = _Summary(np.array([10.0, 20.0]), 4.0, Moments.of(NUMPY, np.array([3.0])))
+    merged = merge([a, b])
+    np.testing.assert_array_equal(merged.sums, [11.0, 22.0])
+    assert merged.total == 7.0
+    assert merged.moments.count == 3 and merged.moments.mean == 2.0 and merged.moments.m2 == 2.0
+    assert merged.nothing is None
+    assert merge([(1.0, {"a": 2.0}), (3.0, {"a": 5.0})]) == (4.0, {"a": 7.0})
