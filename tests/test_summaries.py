@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from truthguard.core.backend import NUMPY
+from truthguard.core.sampling import uniform_stream
 from truthguard.core.summaries import Moments, merge
 
 
@@ -53,3 +54,10 @@ def test_structures_merge_field_by_field() -> None:
     assert merged.moments.count == 3 and merged.moments.mean == 2.0 and merged.moments.m2 == 2.0
     assert merged.nothing is None
     assert merge([(1.0, {"a": 2.0}), (3.0, {"a": 5.0})]) == (4.0, {"a": 7.0})
+
+
+@pytest.mark.parametrize(("seed", "start", "n"), [(0, 0, 10), (7, 137, 50), (3, 999, 1)])
+def test_uniform_stream_is_a_window_of_one_seeded_draw(seed: int, start: int, n: int) -> None:
+    # A partition's share of MWA's per-answer draws: the window of one default_rng draw of the whole.
+    whole = np.random.default_rng(seed).random(start + n)
+    np.testing.assert_array_equal(uniform_stream(seed, start, n), whole[start:])

@@ -171,7 +171,7 @@ class DifferentiableFit:
                     task_counts,
                     worker_counts,
                     arrays["order"],
-                    reads,
+                    reads=reads,
                 )
 
             def score(estimate: Array) -> Array:

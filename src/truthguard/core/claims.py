@@ -27,6 +27,12 @@ class Claims:
         order: The permutation sorting the answers by task, then value (ties in answer order), when it is
             already known; :meth:`value_order` computes it otherwise. Differentiation supplies it from NumPy: a
             permutation has no derivative, and sorting on the host is exact and fast.
+        answers_before: When these claims are one partition of the answers (whole tasks, in task order;
+            see :mod:`truthguard.aggregators.partitions`), the answers of the partitions before it; with
+            ``answers_total`` it places the partition in draws made once per answer of the whole.
+        answers_total: The answers of all partitions; None when these claims are all the answers.
+
+    In a partition, ``n_workers`` and ``worker_counts`` are those of the whole: worker codes are global.
     """
 
     task: Array
@@ -37,6 +43,8 @@ class Claims:
     task_counts: Array
     worker_counts: Array
     order: Array | None = None
+    answers_before: int = 0
+    answers_total: int | None = None
 
     @classmethod
     def from_answers(cls, answers: Answers) -> Claims:

@@ -7,7 +7,7 @@ import numpy.typing as npt
 
 from truthguard.errors import InputError
 
-__all__ = ["RandomState", "as_generator", "sample_distinct"]
+__all__ = ["RandomState", "as_generator", "sample_distinct", "uniform_stream"]
 
 #: What ``random_state`` / ``seed`` arguments accept.
 RandomState = int | np.integer | np.random.Generator | None
@@ -55,3 +55,14 @@ def sample_distinct(rng: np.random.Generator, n_rows: int, n: int, k: int) -> np
         keys = rng.random((min(n_rows, start + rows) - start, n))
         parts.append(np.sort(np.argpartition(keys, k - 1, axis=1)[:, :k], axis=1))
     return np.concatenate(parts).astype(np.int64)
+
+
+def uniform_stream(seed: int, start: int, n: int) -> npt.NDArray[np.float64]:
+    """The uniforms at positions ``[start, start + n)`` of ``np.random.default_rng(seed).random``'s stream.
+
+    Each uniform consumes one 64-bit draw of the PCG64 generator, which can jump ahead in constant time: a
+    partition of the answers draws its own share of one seeded stream, and the whole equals one draw.
+    """
+    generator = np.random.PCG64(seed)
+    generator.advance(start)
+    return np.random.Generator(generator).random(n)

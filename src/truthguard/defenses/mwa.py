@@ -14,7 +14,7 @@ from truthguard.core.answers import Answers
 from truthguard.core.backend import NUMPY, Array, ArrayBackend
 from truthguard.core.claims import Claims
 from truthguard.core.params import BOOLEAN, NONE, Constraint, InstanceOf, Interval, Options
-from truthguard.core.sampling import as_generator
+from truthguard.core.sampling import as_generator, uniform_stream
 from truthguard.core.segments import segment_weighted_mean, segment_weighted_median
 from truthguard.defenses.base import Defense, FixedPointDefense, fit_kept
 
@@ -125,11 +125,14 @@ class MWA(FixedPointDefense):
         groups = counts if self.n_groups is None else np.minimum(counts, int(self.n_groups))
         first = np.cumsum(groups) - groups
         total = int(groups.sum())
-        rng = as_generator(int(self.random_state))
         partitions = int(self.n_partitions)
         group = np.empty(partitions * n_answers, dtype=np.int64)
+        # One seeded stream of uniforms, one per answer and random partition: answers held in pieces of whole
+        # tasks (on a cluster) draw their own positions of it, so each piece gets the groups of a fit in one.
+        total_answers = n_answers if claims.answers_total is None else claims.answers_total
         for p in range(partitions):
-            order = NUMPY.segment_argsort(rng.random(n_answers), task, n_tasks)  # random order within each task
+            keys = uniform_stream(int(self.random_state), p * total_answers + claims.answers_before, n_answers)
+            order = NUMPY.segment_argsort(keys, task, n_tasks)  # random order within each task
             rank = np.empty(n_answers, dtype=np.int64)
             rank[order] = np.arange(n_answers) - starts[task[order]]
             group[p * n_answers : (p + 1) * n_answers] = p * total + first[task] + rank % groups[task]
