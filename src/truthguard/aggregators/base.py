@@ -100,7 +100,7 @@ class Aggregator(Configurable, ABC):
         exponent = _working_exponent(answers.value)
         if exponent:
             scaled = self._in_units(exponent)._fit(answers.with_values(np.ldexp(answers.value, -exponent)))
-            self._check_finite(scaled, answers)
+            self._check_finite(scaled, answers.tasks, answers.workers)
             # With every answer equal the weights are the guards' (unit-free, see overall_std): not scaled.
             units = self._weight_units() if np.ptp(answers.value) > 0 else 0
             with np.errstate(over="ignore", under="ignore"):  # precisions of such answers may not be representable
@@ -108,22 +108,25 @@ class Aggregator(Configurable, ABC):
             fit = replace(scaled, truths=np.ldexp(scaled.truths, exponent), weights=weights)
         else:
             fit = self._fit(answers)
-            self._check_finite(fit, answers)
+            self._check_finite(fit, answers.tasks, answers.workers)
         if self._can_be_dominated():
-            self._warn_if_dominated(fit.truths, answers)
-        self.truths_ = pd.Series(fit.truths, index=answers.tasks.rename("task"), name="value")
-        self.weights_ = pd.Series(fit.weights, index=answers.workers.rename("worker"), name="weight")
-        self.n_iter_ = fit.n_iter
-        self.converged_ = fit.converged
-        self.objective_history_ = fit.history
-        return self
+            self._warn_dominated(answers.tasks[dominated_tasks(answers, fit.truths)])
+        return self._set_fitted(fit, answers.tasks, answers.workers)
 
     def fit_predict(self, data: Answers | pd.DataFrame) -> pd.Series:
         """Fit and return ``truths_``."""
         return self.fit(data).truths_
 
-    def _check_finite(self, fit: _Fit, answers: Answers) -> None:
-        for what, values, labels in (("estimate", fit.truths, answers.tasks), ("weight", fit.weights, answers.workers)):
+    def _set_fitted(self, fit: _Fit, tasks: pd.Index, workers: pd.Index) -> Self:
+        self.truths_ = pd.Series(fit.truths, index=tasks.rename("task"), name="value")
+        self.weights_ = pd.Series(fit.weights, index=workers.rename("worker"), name="weight")
+        self.n_iter_ = fit.n_iter
+        self.converged_ = fit.converged
+        self.objective_history_ = fit.history
+        return self
+
+    def _check_finite(self, fit: _Fit, tasks: pd.Index, workers: pd.Index) -> None:
+        for what, values, labels in (("estimate", fit.truths, tasks), ("weight", fit.weights, workers)):
             bad = ~np.isfinite(values)
             if bad.any():
                 first = labels[int(np.flatnonzero(bad)[0])]
@@ -136,11 +139,11 @@ class Aggregator(Configurable, ABC):
         """Whether one far-off answer can dominate an estimate (a plain median's cannot: the check is skipped)."""
         return True
 
-    def _warn_if_dominated(self, truths: np.ndarray[Any, Any], answers: Answers) -> None:
-        dominated = dominated_tasks(answers, truths)
+    def _warn_dominated(self, dominated: pd.Index) -> None:
+        """Warn about the tasks (labels) whose estimate one far-off answer dominates, if any."""
         if dominated.size == 0:
             return
-        shown = ", ".join(show(answers.tasks[t]) for t in dominated[:3]) + (", ..." if dominated.size > 3 else "")
+        shown = ", ".join(show(task) for task in dominated[:3]) + (", ..." if dominated.size > 3 else "")
         warnings.warn(
             DominatedEstimateWarning(
                 f"{dominated.size} task(s) have a {type(self).__name__} estimate dominated by a single answer more "

@@ -95,6 +95,7 @@ def iterate(
     prep: Parts,
     shared: Any,
     start: Parts | None = None,
+    callback: Callable[[int], None] | None = None,
 ) -> Iterated:
     r"""Iterate ``method`` to convergence over partitions (see :class:`~truthguard.aggregators.IterativeAggregator`
     for the two steps and the stopping test).
@@ -107,6 +108,7 @@ def iterate(
         prep: Each partition's per-fit constants (``method._prepare_with``).
         shared: The constants shared by every partition (``method._share``).
         start: Each partition's estimates to start from (a warm start), or None for the initial truths.
+        callback: Called after each iteration with its number (progress bars).
     """
     moments: Moments = executor.merged(executor.map(value_moments, be, claims))
     threshold = float(method.tol) * float(moments.std(be))
@@ -124,6 +126,8 @@ def iterate(
         truths = executor.map(method._truth_step, be, claims, prep, weights)
         previous, estimate = estimate, executor.map(method._output, be, claims, prep, truths)
         history.append(float(step.objective))
+        if callback is not None:
+            callback(len(history))
         if executor.largest(executor.map(largest_change, estimate, previous)) <= threshold:
             converged = True
             break

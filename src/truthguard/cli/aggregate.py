@@ -8,7 +8,9 @@ from typing import Any
 
 from truthguard.aggregators.basic import Mean, Median
 from truthguard.aggregators.registry import AGGREGATORS, make_aggregator
+from truthguard.cli.cluster import ClusterInput, add_cluster_arguments, cluster_client, load_on_cluster
 from truthguard.cli.common import (
+    Input,
     add_defense_arguments,
     add_input_arguments,
     emit_summary,
@@ -31,6 +33,8 @@ examples:
   truthguard aggregate --dataset emotion --method crh -p loss=absolute --json
   truthguard aggregate --dataset weather --dataset-option temperature=high --method catd
   truthguard aggregate answers.parquet --method median --weights reputation.csv -o -
+  truthguard aggregate answers/ --method gtm --dask local -o estimates.parquet      # a folder of Parquet files
+  truthguard aggregate answers/ --method crh --scheduler tcp://10.0.0.5:8786 -o estimates.parquet
 """
 
 
@@ -71,6 +75,7 @@ def add_parser(subparsers: Any) -> None:
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object with the run's figures")
     add_defense_arguments(parser, ("--defense", "aggregate with this defense around the method"), k=True)
+    add_cluster_arguments(parser, "aggregate")
     parser.set_defaults(run=run)
 
 
@@ -91,11 +96,21 @@ def run(args: argparse.Namespace) -> int:
         aggregator.set_params(weights=_worker_weights(args.weights))
     method = aggregator
     aggregator = make_defended(args.defense, method, args)
-    data = load_input(args)
-    started = time.perf_counter()
-    with recorded_warnings() as notes:
-        aggregator.fit(data.answers)
-    seconds = time.perf_counter() - started
+    with cluster_client(args) as client:
+        if client is not None:
+            from truthguard.distributed import require_supported
+
+            require_supported(aggregator)  # before any answer is read
+        data: Input | ClusterInput = load_input(args) if client is None else load_on_cluster(args, client)
+        started = time.perf_counter()
+        with recorded_warnings() as notes:
+            if isinstance(data, Input):
+                aggregator.fit(data.answers)
+            else:
+                from truthguard.distributed import fit  # an optional extra
+
+                fit(aggregator, data.answers, client)
+        seconds = time.perf_counter() - started
     estimates = aggregator.truths_
     written = write_output(estimates.reset_index(), args.output)
     scores = evaluate(estimates, data.truth) if data.truth is not None and len(data.truth) else None
@@ -107,9 +122,10 @@ def run(args: argparse.Namespace) -> int:
         "params": _params(method, skip="weights"),
         "defense": defense,
         "input": data.source,
-        "n_tasks": data.answers.n_tasks,
+        "n_tasks": len(estimates),
         "n_workers": data.answers.n_workers,
         "n_answers": data.answers.n_answers,
+        "cluster": None if args.dask is None and args.scheduler is None else args.dask or args.scheduler,
         "n_iter": aggregator.n_iter_,
         "converged": aggregator.converged_,
         "seconds": round(seconds, 6),
@@ -144,7 +160,7 @@ def _summary_lines(summary: dict[str, Any]) -> list[str]:
         f"input       {summary['input']}: {summary['n_answers']:,} answers, {summary['n_workers']:,} workers, "
         f"{summary['n_tasks']:,} tasks",
         f"iterations  {summary['n_iter']} ({'converged' if summary['converged'] else 'not converged'}) "
-        f"in {summary['seconds']:.3f} s",
+        f"in {summary['seconds']:.3f} s" + (f" on the Dask cluster {summary['cluster']}" if summary["cluster"] else ""),
     ]
     if "mae" in summary:
         lines.append(

@@ -31,6 +31,8 @@ __all__ = [
     "echo",
     "emit_json",
     "emit_summary",
+    "given_truth_and_bounds",
+    "load_dataset",
     "load_input",
     "parse_assignments",
     "parse_scalar",
@@ -171,35 +173,51 @@ def add_input_arguments(parser: argparse.ArgumentParser) -> None:
 
 def load_input(args: argparse.Namespace) -> Input:
     """Read the answers (file or dataset), truth and bounds the options name, and check them together."""
-    if (args.answers is None) == (args.dataset is None):
-        raise InputError("give either an ANSWERS file or --dataset NAME (exactly one)")
-    options = parse_assignments(args.dataset_option, "--dataset-option")
-    truth: pd.Series | None = None
-    bounds: Bounds | None = None
     malicious: pd.Series | None = None
-    if args.dataset is not None:
-        spec = datasets.info(args.dataset)
-        if args.seed is not None and "seed" in spec.options():
-            options.setdefault("seed", args.seed)
-        data = datasets.load(spec.name, **options)
-        answers = Answers.from_frame(data.answers, on_duplicate=args.on_duplicate)
-        truth, bounds, source = data.truth, data.bounds, f"dataset {spec.name}"
+    dataset = load_dataset(args)
+    if dataset is not None:
+        frame, truth, bounds, source = dataset
+        answers = Answers.from_frame(frame, on_duplicate=args.on_duplicate)
     else:
-        if options:
-            raise InputError("--dataset-option applies only with --dataset")
         frame = read_table(args.answers, "answers")
         answers = Answers.from_frame(frame, on_duplicate=args.on_duplicate)
         malicious = _malicious_labels(frame)
-        source = str(args.answers)
+        truth, bounds, source = None, None, str(args.answers)
+    truth, bounds = given_truth_and_bounds(args, answers.tasks, truth, bounds)
+    if bounds is not None:
+        bounds.check(answers)
+    return Input(answers=answers, truth=truth, bounds=bounds, source=source, malicious=malicious)
+
+
+def load_dataset(args: argparse.Namespace) -> tuple[pd.DataFrame, pd.Series | None, Bounds | None, str] | None:
+    """The built-in dataset ``--dataset`` names (answer table, truth, bounds, a name for reports), or None when
+    the answers come from a file; exactly one of the two must be given."""
+    if (args.answers is None) == (args.dataset is None):
+        raise InputError("give either an ANSWERS file or --dataset NAME (exactly one)")
+    options = parse_assignments(args.dataset_option, "--dataset-option")
+    if args.dataset is None:
+        if options:
+            raise InputError("--dataset-option applies only with --dataset")
+        return None
+    spec = datasets.info(args.dataset)
+    if args.seed is not None and "seed" in spec.options():
+        options.setdefault("seed", args.seed)
+    data = datasets.load(spec.name, **options)
+    return data.answers, data.truth, data.bounds, f"dataset {spec.name}"
+
+
+def given_truth_and_bounds(
+    args: argparse.Namespace, tasks: pd.Index, truth: pd.Series | None, bounds: Bounds | None
+) -> tuple[pd.Series | None, Bounds | None]:
+    """The truth and bounds of ``--truth`` and ``--bounds``/``--bounds-file`` when given (the truth's tasks
+    checked against ``tasks``), else those that came with the answers."""
     if args.truth is not None:
-        truth = read_truth(args.truth, answers.tasks)
+        truth = read_truth(args.truth, tasks)
     if args.bounds is not None:
         bounds = Bounds(*args.bounds)
     elif args.bounds_file is not None:
         bounds = read_bounds(args.bounds_file)
-    if bounds is not None:
-        bounds.check(answers)
-    return Input(answers=answers, truth=truth, bounds=bounds, source=source, malicious=malicious)
+    return truth, bounds
 
 
 def _malicious_labels(frame: pd.DataFrame) -> pd.Series | None:

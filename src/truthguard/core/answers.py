@@ -20,7 +20,7 @@ import pandas as pd
 from truthguard.core.labels import show
 from truthguard.errors import InputError
 
-__all__ = ["DUPLICATE_POLICIES", "Answers", "DuplicatePolicy"]
+__all__ = ["DUPLICATE_POLICIES", "Answers", "DuplicatePolicy", "value_column"]
 
 DuplicatePolicy = Literal["error", "mean", "last"]
 #: How repeated (task, worker) pairs are handled: refuse them, average them, or keep the last one given.
@@ -149,7 +149,7 @@ class Answers:
             raise InputError(
                 f"answers must be a pandas DataFrame with columns task, worker, value; got {type(frame).__name__}"
             )
-        value_column = _value_column(frame)
+        value_name = value_column(frame)
         if len(frame) == 0:
             raise InputError("answers are empty: the table has no rows; give at least one (task, worker, value)")
         _check_policy(on_duplicate)
@@ -159,7 +159,7 @@ class Answers:
             if missing.any():
                 row = int(np.flatnonzero(missing)[0])
                 raise InputError(f"answers have a missing {name} id at row {row + 1}; fill or drop that row")
-        values = _numeric_values(frame[value_column], value_column, task_col, worker_col)
+        values = _numeric_values(frame[value_name], value_name, task_col, worker_col)
         task_codes, tasks = _factorize(task_col)
         worker_codes, workers = _factorize(worker_col)
 
@@ -257,7 +257,10 @@ def _check_policy(on_duplicate: str) -> None:
         raise InputError(f"unknown on_duplicate {on_duplicate!r}; choose one of {', '.join(DUPLICATE_POLICIES)}")
 
 
-def _value_column(frame: pd.DataFrame) -> str:
+def value_column(frame: pd.DataFrame) -> str:
+    """The name of the value column of an answer table (``value``, or its alias ``label``), after checking that
+    ``task`` and ``worker`` are there too: only the columns are read, so an empty frame of the same columns
+    (a Dask frame's ``_meta``) is checked the same way."""
     names = [str(c) for c in frame.columns]
     repeated = sorted({n for n in names if names.count(n) > 1} & {"task", "worker", "value", "label"})
     if repeated:

@@ -14,7 +14,16 @@ from pathlib import Path
 
 from truthguard.errors import ResourceError
 
-__all__ = ["available_memory", "check_memory", "format_bytes"]
+__all__ = ["SINGLE_THREADED", "available_memory", "check_memory", "format_bytes"]
+
+#: Environment for worker processes (a process pool's, a Dask cluster's): one thread each for BLAS and XLA,
+#: so that N processes use N cores instead of oversubscribing them.
+SINGLE_THREADED = {
+    "OMP_NUM_THREADS": "1",
+    "OPENBLAS_NUM_THREADS": "1",
+    "MKL_NUM_THREADS": "1",
+    "XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1",
+}
 
 _UNLIMITED = 1 << 60  # cgroup v1 writes "no limit" as a number near 2**63
 # Where the kernel publishes memory figures (module constants so that tests can point them at fake trees).
