@@ -30,6 +30,8 @@ from truthguard.datasets import make_synthetic
 from truthguard.defenses import MIE, MWA, WorkerGroupMWA
 from truthguard.distributed import DaskExecutor
 from truthguard.errors import InputError
+from truthguard.experiments import read_experiment
+from truthguard.experiments.runner import run_experiment
 
 pytestmark = pytest.mark.slow
 
@@ -260,3 +262,19 @@ def test_cli_cluster_errors_are_one_line(run: Run, tmp_path: Path, cluster: Loca
     )
     assert "cannot be fitted on a Dask cluster" in line
     assert not list(tmp_path.glob("*.tmp*"))
+
+
+def test_cli_run_spreads_the_cells_over_a_cluster(run: Run, cluster: LocalCluster, tmp_path: Path) -> None:
+    from test_experiments import SMALL, TIMINGS
+
+    path = tmp_path / "experiment.toml"
+    path.write_text(SMALL.replace("[0, 1]", "[0]"), encoding="utf-8")
+    code, out, err = run("run", path, "-o", tmp_path / "cluster", "--scheduler", cluster.scheduler_address, "--json")
+    assert code == 1, err  # the experiment's impossible MIE cells fail, on the cluster as at home
+    assert json.loads(out)["cells"] == 9
+    at_home = run_experiment(read_experiment(path), tmp_path / "home", jobs=1)
+    on_cluster = pd.read_parquet(tmp_path / "cluster" / "results.parquet")
+    pd.testing.assert_frame_equal(on_cluster.drop(columns=TIMINGS), at_home.drop(columns=TIMINGS))
+    assert "--jobs counts local processes" in assert_input_error(
+        *run("run", path, "-o", tmp_path / "x", "--jobs", "2", "--scheduler", cluster.scheduler_address)
+    )

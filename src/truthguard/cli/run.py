@@ -7,6 +7,7 @@ from typing import Any
 
 import pandas as pd
 
+from truthguard.cli.cluster import add_cluster_arguments, cluster_client
 from truthguard.cli.common import emit_summary
 from truthguard.errors import InputError
 from truthguard.experiments.config import Experiment, read_experiment
@@ -16,6 +17,7 @@ EXAMPLES = """\
 examples:
   truthguard run experiment.toml -o results/
   truthguard run experiment.toml -o results/ --jobs 1 --json   # again: only missing or failed cells run
+  truthguard run experiment.toml -o results/ --scheduler tcp://10.0.0.5:8786   # cells over a Dask cluster
 """
 
 
@@ -41,6 +43,7 @@ def add_grid_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--jobs", type=int, metavar="N", help="worker processes (default: every core)")
     parser.add_argument("--json", action="store_true", help="print one JSON object with the run's figures")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    add_cluster_arguments(parser, "run the cells")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -52,7 +55,13 @@ def run_grid(experiment: Experiment, args: argparse.Namespace) -> pd.DataFrame:
     """Run ``experiment`` into ``--output`` with ``--jobs`` processes: the results table."""
     if args.jobs is not None and args.jobs < 1:
         raise InputError(f"--jobs takes a positive number of processes; got {args.jobs}")
-    return run_experiment(experiment, args.output, jobs=args.jobs)
+    with cluster_client(args) as client:
+        if client is None:
+            return run_experiment(experiment, args.output, jobs=args.jobs)
+        if args.jobs is not None:
+            raise InputError("--jobs counts local processes; on a cluster every worker thread runs cells")
+        threads = sum(worker["nthreads"] for worker in client.scheduler_info()["workers"].values())
+        return run_experiment(experiment, args.output, jobs=max(1, threads), pool=client.get_executor(pure=False))
 
 
 def report_run(experiment: Experiment, table: pd.DataFrame, args: argparse.Namespace) -> int:

@@ -18,6 +18,7 @@ import time
 import traceback
 import warnings
 from collections.abc import Callable, Iterator
+from concurrent.futures import Executor
 from pathlib import Path
 from typing import Any
 
@@ -47,14 +48,18 @@ def run_experiment(
     directory: str | os.PathLike[str],
     jobs: int | None = None,
     on_cell: Callable[[dict[str, Any]], None] | None = None,
+    pool: Executor | None = None,
 ) -> pd.DataFrame:
     """Run every cell of ``experiment`` not already in ``directory``'s journal and return the whole table.
 
     Args:
         experiment: The checked grid (:func:`~truthguard.experiments.read_experiment`).
         directory: The results folder (created if needed).
-        jobs: Worker processes (default: every core); 1 runs the cells in this process.
+        jobs: Worker processes (default: every core); 1 runs the cells in this process. With ``pool``, the
+            cells run at once there (a Dask cluster's threads).
         on_cell: Called with each finished cell's row (for a caller's own reporting).
+        pool: Where the cells run instead of local processes: a Dask cluster's executor
+            (``client.get_executor()``; its workers need the datasets, e.g. the same ``TRUTHGUARD_DATA``).
     """
     folder = Path(directory)
     folder.mkdir(parents=True, exist_ok=True)
@@ -67,7 +72,7 @@ def run_experiment(
     _write_configuration(experiment, folder)
     try:
         with journal.open("a", encoding="utf-8") as log, progress(len(todo), "cells", unit="cell") as bar:
-            for row in _rows(experiment, units, workers):
+            for row in _rows(experiment, units, workers, pool):
                 done[row["key"]] = row
                 log.write(json.dumps(row, default=_plain) + "\n")
                 log.flush()
@@ -100,9 +105,11 @@ def _units(cells: list[Cell]) -> list[list[Cell]]:
     return list(units.values())
 
 
-def _rows(experiment: Experiment, units: list[list[Cell]], workers: int) -> Iterator[dict[str, Any]]:
+def _rows(
+    experiment: Experiment, units: list[list[Cell]], workers: int, pool: Executor | None
+) -> Iterator[dict[str, Any]]:
     """Each cell's row, unit by unit as units finish."""
-    for rows in parallel_map(functools.partial(_run_unit, experiment), units, workers):
+    for rows in parallel_map(functools.partial(_run_unit, experiment), units, workers, pool):
         yield from rows
 
 
