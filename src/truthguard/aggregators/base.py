@@ -278,8 +278,9 @@ class IterativeAggregator(Aggregator):
         a fit on nearly the same answers): the fit, and the final truths in the working scale (what methods
         built on this one, such as defenses, continue from)."""
         run = iterate(self, be, IN_PROCESS, Parts([claims]), Parts([prep]), prep.shared, _parts(start))
-        fit = _Fit(np.asarray(run.estimate[0]), np.asarray(run.weights), run.n_iter, run.converged, run.history)
-        return fit, run.truths[0]
+        position = run.positions[0]
+        fit = _Fit(np.asarray(position.estimate), np.asarray(run.weights), run.n_iter, run.converged, run.history)
+        return fit, position.truths
 
 
 def _parts(start: Array | None) -> Parts | None:

@@ -11,6 +11,7 @@ Dask cluster. :func:`iterate` is the only iteration loop of the library.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
@@ -24,7 +25,19 @@ from truthguard.core.summaries import Moments, merge
 if TYPE_CHECKING:
     from truthguard.aggregators.base import IterativeAggregator
 
-__all__ = ["IN_PROCESS", "Executor", "InProcess", "Iterated", "Parts", "iterate", "largest_change", "value_moments"]
+__all__ = [
+    "IN_PROCESS",
+    "Executor",
+    "InProcess",
+    "Iterated",
+    "Parts",
+    "Position",
+    "estimate_of",
+    "iterate",
+    "largest_change",
+    "truths_of",
+    "value_moments",
+]
 
 
 class Parts(list[Any]):
@@ -66,11 +79,19 @@ IN_PROCESS = InProcess()
 
 
 @dataclass(frozen=True)
-class Iterated:
-    """Where the iteration stopped: per partition the truths (working scale) and estimates, and the last weights."""
+class Position:
+    """Where one partition's iteration stands: truths (working scale), estimates, and their last change."""
 
-    truths: Parts
-    estimate: Parts
+    truths: Array
+    estimate: Array
+    change: float
+
+
+@dataclass(frozen=True)
+class Iterated:
+    """Where the iteration stopped: each partition's :class:`Position`, and the last weights."""
+
+    positions: Parts
     weights: Array
     n_iter: int
     converged: bool
@@ -87,6 +108,35 @@ def largest_change(new: Array, old: Array) -> float:
     return float(np.max(np.abs(np.asarray(new) - np.asarray(old))))
 
 
+def _start(method: IterativeAggregator, be: ArrayBackend, claims: Claims, prep: Any, start: Array | None) -> Position:
+    truths = method._initial_truths(be, claims, prep) if start is None else method._to_working(be, claims, prep, start)
+    return Position(truths, method._output(be, claims, prep, truths), math.inf)
+
+
+def _sums(method: IterativeAggregator, be: ArrayBackend, claims: Claims, prep: Any, position: Position) -> Any:
+    return method._worker_sums(be, claims, prep, position.truths)
+
+
+def _advance(
+    method: IterativeAggregator, be: ArrayBackend, claims: Claims, prep: Any, position: Position, weights: Array
+) -> Position:
+    truths = method._truth_step(be, claims, prep, weights)
+    estimate = method._output(be, claims, prep, truths)
+    return Position(truths, estimate, largest_change(estimate, position.estimate))
+
+
+def truths_of(position: Position) -> Array:
+    return position.truths
+
+
+def estimate_of(position: Position) -> Array:
+    return position.estimate
+
+
+def _change_of(position: Position) -> float:
+    return position.change
+
+
 def iterate(
     method: IterativeAggregator,
     be: ArrayBackend,
@@ -98,7 +148,8 @@ def iterate(
     callback: Callable[[int], None] | None = None,
 ) -> Iterated:
     r"""Iterate ``method`` to convergence over partitions (see :class:`~truthguard.aggregators.IterativeAggregator`
-    for the two steps and the stopping test).
+    for the two steps and the stopping test). Per iteration, two rounds: each partition's per-worker sums,
+    merged here into the weights; then each partition's truth step, estimate and change, whose largest decides.
 
     Args:
         method: The iterative aggregator.
@@ -112,23 +163,18 @@ def iterate(
     """
     moments: Moments = executor.merged(executor.map(value_moments, be, claims))
     threshold = float(method.tol) * float(moments.std(be))
-    if start is None:
-        truths = executor.map(method._initial_truths, be, claims, prep)
-    else:
-        truths = executor.map(method._to_working, be, claims, prep, start)
-    estimate = executor.map(method._output, be, claims, prep, truths)
+    positions = executor.map(_start, method, be, claims, prep, start)
     history: list[float] = []
     weights: Array = None
     converged = False
     for _ in range(int(method.max_iter)):
-        step = method._weights(be, shared, executor.merged(executor.map(method._worker_sums, be, claims, prep, truths)))
+        step = method._weights(be, shared, executor.merged(executor.map(_sums, method, be, claims, prep, positions)))
         weights = step.weights
-        truths = executor.map(method._truth_step, be, claims, prep, weights)
-        previous, estimate = estimate, executor.map(method._output, be, claims, prep, truths)
+        positions = executor.map(_advance, method, be, claims, prep, positions, weights)
         history.append(float(step.objective))
         if callback is not None:
             callback(len(history))
-        if executor.largest(executor.map(largest_change, estimate, previous)) <= threshold:
+        if executor.largest(executor.map(_change_of, positions)) <= threshold:
             converged = True
             break
-    return Iterated(truths, estimate, weights, len(history), converged, history)
+    return Iterated(positions, weights, len(history), converged, history)

@@ -47,10 +47,9 @@ class DaskExecutor:
             raise ValueError("map needs partition arguments, all with the same number of partitions")
         n = counts.pop()
         shared = [self.client.submit(_hold, arg, pure=False) if isinstance(arg, np.ndarray) else arg for arg in args]
-        return Parts(
-            self.client.submit(fn, *(arg[i] if isinstance(arg, Parts) else arg for arg in shared), pure=False)
-            for i in range(n)
-        )
+        # One batch for all partitions: the function is serialised once, the tasks sent in one message.
+        columns = [list(arg) if isinstance(arg, Parts) else [arg] * n for arg in shared]
+        return Parts(self.client.map(fn, *columns, pure=False))
 
     def gather(self, parts: Parts) -> list[Any]:
         """Every partition's result, brought here."""

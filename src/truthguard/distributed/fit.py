@@ -9,7 +9,7 @@ import pandas as pd
 from distributed import Client
 
 from truthguard.aggregators.base import Aggregator, IterativeAggregator, _Fit, _working_exponent
-from truthguard.aggregators.partitions import Parts, iterate
+from truthguard.aggregators.partitions import Parts, estimate_of, iterate, truths_of
 from truthguard.aggregators.registry import AGGREGATORS
 from truthguard.core.answers import Answers, DuplicatePolicy
 from truthguard.core.backend import NUMPY, Array, ArrayBackend
@@ -138,10 +138,11 @@ def _fit_iterative(aggregator: IterativeAggregator, answers: PartitionedAnswers)
             bar.update()
 
         run = iterate(method, NUMPY, executor, claims, prep, shared, callback=advance)
-    estimate = run.estimate
+    estimate = executor.map(estimate_of, run.positions)
     if isinstance(aggregator, FixedPointDefense):
         # As FixedPointDefense._output: the base's weights at its fixed point, read by the defense's estimate.
-        sums = executor.merged(executor.map(method._worker_sums, NUMPY, claims, prep, run.truths))
+        truths = executor.map(truths_of, run.positions)
+        sums = executor.merged(executor.map(method._worker_sums, NUMPY, claims, prep, truths))
         final = method._weights(NUMPY, shared, sums)
         own = executor.map(aggregator._prepare_own, claims)
         estimate = executor.map(_defended, aggregator, NUMPY, claims, own, np.asarray(final.weights))
