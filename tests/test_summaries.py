@@ -9,7 +9,7 @@ import pytest
 
 from truthguard.core.backend import NUMPY
 from truthguard.core.sampling import uniform_stream
-from truthguard.core.summaries import Moments, merge
+from truthguard.core.summaries import Largest, Moments, merge
 
 
 @pytest.mark.parametrize("n_parts", [2, 3, 17])
@@ -61,3 +61,8 @@ def test_uniform_stream_is_a_window_of_one_seeded_draw(seed: int, start: int, n:
     # A partition's share of MWA's per-answer draws: the window of one default_rng draw of the whole.
     whole = np.random.default_rng(seed).random(start + n)
     np.testing.assert_array_equal(uniform_stream(seed, start, n), whole[start:])
+
+
+def test_largest_keeps_the_largest() -> None:
+    assert merge([Largest(1.0), Largest(3.5), Largest(-2.0)]) == Largest(3.5)
+    assert merge([(np.ones(2), Largest(0.5)), (np.ones(2), Largest(0.25))])[1] == Largest(0.5)

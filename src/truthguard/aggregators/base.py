@@ -243,6 +243,12 @@ class IterativeAggregator(Aggregator):
         """Worker weights, with the objective value, from the merged per-worker sums."""
         raise NotImplementedError
 
+    def _truths_and_sums(self, be: ArrayBackend, claims: Claims, prep: Any, weights: Array) -> tuple[Array, Any]:
+        """The truth step from ``weights`` and the per-worker sums at its truths (for the next weight step);
+        a method may do both in one pass over the answers."""
+        truths = self._truth_step(be, claims, prep, weights)
+        return truths, self._worker_sums(be, claims, prep, truths)
+
     def _weight_step(self, be: ArrayBackend, claims: Claims, prep: Any, truths: Array) -> Step:
         """Worker weights from truths, with the objective value."""
         return self._weights(be, prep.shared, self._worker_sums(be, claims, prep, truths))

@@ -20,7 +20,7 @@ import numpy as np
 
 from truthguard.core.backend import Array, ArrayBackend
 from truthguard.core.claims import Claims
-from truthguard.core.summaries import Moments, merge
+from truthguard.core.summaries import Largest, Moments, merge
 
 if TYPE_CHECKING:
     from truthguard.aggregators.base import IterativeAggregator
@@ -56,10 +56,6 @@ class Executor(Protocol):
         """The partitions' summaries merged (:func:`~truthguard.core.summaries.merge`), brought here."""
         ...
 
-    def largest(self, parts: Parts) -> float:
-        """The largest of the partitions' numbers, brought here."""
-        ...
-
 
 class InProcess:
     """The executor of answers held in this process, as a single partition: calls are direct, merging is the
@@ -71,28 +67,29 @@ class InProcess:
     def merged(self, parts: Parts) -> Any:
         return merge(list(parts))
 
-    def largest(self, parts: Parts) -> float:
-        return max(float(part) for part in parts)
-
 
 IN_PROCESS = InProcess()
 
 
 @dataclass(frozen=True)
 class Position:
-    """Where one partition's iteration stands: truths (working scale), estimates, and their last change."""
+    """Where one partition's iteration stands: truths (working scale), estimates, the summary of its
+    per-worker sums at those truths (what the next weight step needs), and the estimates' last change."""
 
     truths: Array
     estimate: Array
+    sums: Any
     change: float
 
 
 @dataclass(frozen=True)
 class Iterated:
-    """Where the iteration stopped: each partition's :class:`Position`, and the last weights."""
+    """Where the iteration stopped: each partition's :class:`Position`, the last weights, and the merged
+    per-worker sums at the final truths (the weights there are ``method._weights`` of them)."""
 
     positions: Parts
     weights: Array
+    sums: Any
     n_iter: int
     converged: bool
     history: list[float]
@@ -110,19 +107,20 @@ def largest_change(new: Array, old: Array) -> float:
 
 def _start(method: IterativeAggregator, be: ArrayBackend, claims: Claims, prep: Any, start: Array | None) -> Position:
     truths = method._initial_truths(be, claims, prep) if start is None else method._to_working(be, claims, prep, start)
-    return Position(truths, method._output(be, claims, prep, truths), math.inf)
-
-
-def _sums(method: IterativeAggregator, be: ArrayBackend, claims: Claims, prep: Any, position: Position) -> Any:
-    return method._worker_sums(be, claims, prep, position.truths)
+    estimate = method._output(be, claims, prep, truths)
+    return Position(truths, estimate, method._worker_sums(be, claims, prep, truths), math.inf)
 
 
 def _advance(
     method: IterativeAggregator, be: ArrayBackend, claims: Claims, prep: Any, position: Position, weights: Array
 ) -> Position:
-    truths = method._truth_step(be, claims, prep, weights)
+    truths, sums = method._truths_and_sums(be, claims, prep, weights)
     estimate = method._output(be, claims, prep, truths)
-    return Position(truths, estimate, largest_change(estimate, position.estimate))
+    return Position(truths, estimate, sums, largest_change(estimate, position.estimate))
+
+
+def _report(position: Position) -> tuple[Any, Largest]:
+    return position.sums, Largest(position.change)
 
 
 def truths_of(position: Position) -> Array:
@@ -131,10 +129,6 @@ def truths_of(position: Position) -> Array:
 
 def estimate_of(position: Position) -> Array:
     return position.estimate
-
-
-def _change_of(position: Position) -> float:
-    return position.change
 
 
 def iterate(
@@ -148,8 +142,9 @@ def iterate(
     callback: Callable[[int], None] | None = None,
 ) -> Iterated:
     r"""Iterate ``method`` to convergence over partitions (see :class:`~truthguard.aggregators.IterativeAggregator`
-    for the two steps and the stopping test). Per iteration, two rounds: each partition's per-worker sums,
-    merged here into the weights; then each partition's truth step, estimate and change, whose largest decides.
+    for the two steps and the stopping test). One round per iteration: the weights, from the per-worker sums
+    merged here, go to every partition, which takes its truth step and returns its new estimates' change with
+    its per-worker sums at the new truths (for the next weight step; a method may compute both in one pass).
 
     Args:
         method: The iterative aggregator.
@@ -164,17 +159,19 @@ def iterate(
     moments: Moments = executor.merged(executor.map(value_moments, be, claims))
     threshold = float(method.tol) * float(moments.std(be))
     positions = executor.map(_start, method, be, claims, prep, start)
+    sums, _ = executor.merged(executor.map(_report, positions))
     history: list[float] = []
     weights: Array = None
     converged = False
     for _ in range(int(method.max_iter)):
-        step = method._weights(be, shared, executor.merged(executor.map(_sums, method, be, claims, prep, positions)))
+        step = method._weights(be, shared, sums)
         weights = step.weights
         positions = executor.map(_advance, method, be, claims, prep, positions, weights)
+        sums, change = executor.merged(executor.map(_report, positions))
         history.append(float(step.objective))
         if callback is not None:
             callback(len(history))
-        if executor.largest(executor.map(_change_of, positions)) <= threshold:
+        if change.value <= threshold:
             converged = True
             break
-    return Iterated(positions, weights, len(history), converged, history)
+    return Iterated(positions, weights, sums, len(history), converged, history)

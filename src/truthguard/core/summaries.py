@@ -16,7 +16,7 @@ from typing import Any
 
 from truthguard.core.backend import Array, ArrayBackend
 
-__all__ = ["Moments", "merge"]
+__all__ = ["Largest", "Moments", "merge"]
 
 
 @dataclass(frozen=True)
@@ -62,10 +62,17 @@ class Moments:
         )
 
 
+@dataclass(frozen=True)
+class Largest:
+    """The largest of some numbers (e.g. of the partitions' changes), merged by taking the largest."""
+
+    value: float
+
+
 def merge(parts: Sequence[Any]) -> Any:
     """The summary of the union of partitions from theirs: numbers and arrays (per-worker sums, totals) add,
-    :class:`Moments` combine, tuples, lists, dicts and dataclasses merge field by field, None stays None.
-    One summary is returned unchanged."""
+    :class:`Moments` combine, :class:`Largest` keeps the largest, tuples, lists, dicts and dataclasses merge
+    field by field, None stays None. One summary is returned unchanged."""
     if not parts:
         raise ValueError("merge needs at least one summary")
     if len(parts) == 1:
@@ -73,6 +80,8 @@ def merge(parts: Sequence[Any]) -> Any:
     first = parts[0]
     if first is None:
         return None
+    if isinstance(first, Largest):
+        return Largest(max(part.value for part in parts))
     if isinstance(first, Moments):
         total = first
         for part in parts[1:]:

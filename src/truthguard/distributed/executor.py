@@ -21,10 +21,6 @@ def _merge(*parts: Any) -> Any:
     return merge(list(parts))
 
 
-def _largest(*values: float) -> float:
-    return max(values)
-
-
 def _hold(value: Any) -> Any:
     return value
 
@@ -65,6 +61,3 @@ class DaskExecutor:
 
     def merged(self, parts: Parts) -> Any:
         return self._reduce(parts, _merge)
-
-    def largest(self, parts: Parts) -> float:
-        return float(self._reduce(parts, _largest))

@@ -9,13 +9,14 @@ import pandas as pd
 from distributed import Client
 
 from truthguard.aggregators.base import Aggregator, IterativeAggregator, _Fit, _working_exponent
-from truthguard.aggregators.partitions import Parts, estimate_of, iterate, truths_of
+from truthguard.aggregators.partitions import Parts, estimate_of, iterate
 from truthguard.aggregators.registry import AGGREGATORS
 from truthguard.core.answers import Answers, DuplicatePolicy
 from truthguard.core.backend import NUMPY, Array, ArrayBackend
 from truthguard.core.claims import Claims
 from truthguard.core.diagnostics import dominated_tasks
 from truthguard.core.progress import progress
+from truthguard.core.summaries import Largest
 from truthguard.defenses.base import FixedPointDefense
 from truthguard.defenses.registry import DEFENSES
 from truthguard.distributed.answers import PartitionedAnswers, Source, distribute
@@ -102,7 +103,7 @@ def fit(
     if not isinstance(answers, PartitionedAnswers):
         answers = distribute(answers, _client(client), npartitions=npartitions, on_duplicate=on_duplicate)
     executor = answers.executor
-    largest = executor.largest(executor.map(_largest_magnitude, answers.claims))
+    largest = executor.merged(executor.map(_largest_magnitude, answers.claims)).value
     if _working_exponent(np.array([largest])):
         raise InputError(
             f"answers reach {largest:.3g} in magnitude, beyond what a distributed fit handles (2**±256); "
@@ -141,9 +142,7 @@ def _fit_iterative(aggregator: IterativeAggregator, answers: PartitionedAnswers)
     estimate = executor.map(estimate_of, run.positions)
     if isinstance(aggregator, FixedPointDefense):
         # As FixedPointDefense._output: the base's weights at its fixed point, read by the defense's estimate.
-        truths = executor.map(truths_of, run.positions)
-        sums = executor.merged(executor.map(method._worker_sums, NUMPY, claims, prep, truths))
-        final = method._weights(NUMPY, shared, sums)
+        final = method._weights(NUMPY, shared, run.sums)
         own = executor.map(aggregator._prepare_own, claims)
         estimate = executor.map(_defended, aggregator, NUMPY, claims, own, np.asarray(final.weights))
     return _Fit(np.empty(0), np.asarray(run.weights), run.n_iter, run.converged, run.history), estimate
@@ -158,8 +157,8 @@ def _client(client: Client | None) -> Client:
         raise InputError("no Dask client: start one (distributed.Client(...)) or pass client=") from None
 
 
-def _largest_magnitude(claims: Claims) -> float:
-    return float(np.max(np.abs(claims.value)))
+def _largest_magnitude(claims: Claims) -> Largest:
+    return Largest(float(np.max(np.abs(claims.value))))
 
 
 def _summary(local: tuple[Any, Any]) -> Any:
