@@ -11,8 +11,9 @@ from truthguard.core.claims import Claims
 from truthguard.core.params import Constraint, Options
 from truthguard.core.segments import (
     segment_mean,
+    segment_scaled_square_sums,
     segment_std,
-    segment_weighted_mean,
+    segment_weighted_mean_of_workers,
     segment_weighted_median,
 )
 from truthguard.core.summaries import Moments
@@ -45,7 +46,7 @@ class _Shared:
 
 @dataclass(frozen=True)
 class _Prep:
-    inverse_std: Array  # 1 / std of the claims on each answer's task
+    inverse_std: Array  # per task, 1 / std of its answers
     mean: Array
     order: Array | None
     shared: _Shared
@@ -155,7 +156,7 @@ class CRH(IterativeAggregator):
 
     def _prepare_with(self, be: ArrayBackend, claims: Claims, local: _Local, shared: _Shared) -> _Prep:
         std = be.xp.where(local.std > 0, local.std, shared.overall)
-        return _Prep(inverse_std=(1.0 / std)[claims.task], mean=local.mean, order=local.order, shared=shared)
+        return _Prep(inverse_std=1.0 / std, mean=local.mean, order=local.order, shared=shared)
 
     def _initial_truths(self, be: ArrayBackend, claims: Claims, prep: _Prep) -> Array:
         if self.init == "mean":
@@ -164,9 +165,13 @@ class CRH(IterativeAggregator):
         return segment_weighted_median(be, claims.value, None, claims.task, claims.n_tasks, order)
 
     def _worker_sums(self, be: ArrayBackend, claims: Claims, prep: _Prep, truths: Array) -> Array:
-        residual = claims.value - truths[claims.task]
-        loss = residual * residual if self.loss == "squared" else be.xp.abs(residual)
-        return be.segment_sum(loss * prep.inverse_std, claims.worker, claims.n_workers)
+        if self.loss == "squared":
+            return segment_scaled_square_sums(
+                be, claims.value, truths, prep.inverse_std, claims.task, claims.task_counts, claims.worker,
+                claims.n_workers,
+            )  # fmt: skip
+        loss = be.xp.abs(claims.value - truths[claims.task]) * prep.inverse_std[claims.task]
+        return be.segment_sum(loss, claims.worker, claims.n_workers)
 
     def _weights(self, be: ArrayBackend, shared: _Shared, sums: Array) -> Step:
         xp = be.xp
@@ -177,7 +182,9 @@ class CRH(IterativeAggregator):
         return Step(weights=weights, objective=xp.sum(weights * distance))
 
     def _truth_step(self, be: ArrayBackend, claims: Claims, prep: _Prep, weights: Array) -> Array:
-        per_answer = weights[claims.worker]
         if self.loss == "squared":
-            return segment_weighted_mean(be, claims.value, per_answer, claims.task, claims.n_tasks, prep.mean)
+            return segment_weighted_mean_of_workers(
+                be, claims.value, weights, claims.worker, claims.task, claims.task_counts, prep.mean
+            )
+        per_answer = weights[claims.worker]
         return segment_weighted_median(be, claims.value, per_answer, claims.task, claims.n_tasks, prep.order)

@@ -47,8 +47,9 @@ from truthguard.core.claims import Claims
 from truthguard.core.params import BOOLEAN, Constraint, Interval, Options
 from truthguard.core.segments import (
     segment_mean,
+    segment_scaled_square_sums,
     segment_std,
-    segment_weighted_mean,
+    segment_weighted_mean_of_workers,
     segment_weighted_median,
 )
 from truthguard.core.summaries import Moments
@@ -146,8 +147,10 @@ class _InverseVariance(IterativeAggregator):
 
     def _worker_sums(self, be: ArrayBackend, claims: Claims, prep: _Prep, truths: Array) -> tuple[Array, Array]:
         prior = self._prior()
-        residual = prep.values - truths[claims.task]
-        squared = be.segment_sum(residual * residual, claims.worker, claims.n_workers)
+        unit = be.xp.ones_like(truths)
+        squared = segment_scaled_square_sums(
+            be, prep.values, truths, unit, claims.task, claims.task_counts, claims.worker, claims.n_workers
+        )
         gap = truths - prior.mu0
         # The prior's term of the objective, a sum over the partition's tasks.
         prior_term = 0.5 * prior.precision * be.xp.sum(gap * gap) if prior.precision > 0 else 0.0
@@ -163,12 +166,13 @@ class _InverseVariance(IterativeAggregator):
 
     def _truth_step(self, be: ArrayBackend, claims: Claims, prep: _Prep, weights: Array) -> Array:
         prior = self._prior()
-        return segment_weighted_mean(
+        return segment_weighted_mean_of_workers(
             be,
             prep.values,
-            weights[claims.worker],
+            weights,
+            claims.worker,
             claims.task,
-            claims.n_tasks,
+            claims.task_counts,
             prep.mean,
             prior_weight=prior.precision,
             prior_value=prior.mu0,

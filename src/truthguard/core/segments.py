@@ -9,16 +9,20 @@ Every segment passed in must be non-empty.
 from __future__ import annotations
 
 from truthguard.core.backend import Array, ArrayBackend
+from truthguard.core.kernels import compiled_applies, kernels, task_starts
 from truthguard.core.summaries import Moments
 
 __all__ = [
     "overall_std",
+    "scaled_square",
     "segment_mean",
     "segment_mean_nearest",
     "segment_order",
+    "segment_scaled_square_sums",
     "segment_std",
     "segment_trimmed_mean",
     "segment_weighted_mean",
+    "segment_weighted_mean_of_workers",
     "segment_weighted_mean_without",
     "segment_weighted_median",
 ]
@@ -49,11 +53,71 @@ def segment_weighted_mean(
     precisions. With the default :math:`\lambda = 0` it is the plain weighted mean. Segments whose weights
     (prior included) sum to zero get ``fallback`` (e.g. the plain mean) instead of 0/0.
     """
+    weighted = be.segment_sum(weights * values, segments, n_segments)
+    total = be.segment_sum(weights, segments, n_segments)
+    return _weighted_mean_of_sums(be, weighted, total, fallback, prior_weight, prior_value)
+
+
+def segment_weighted_mean_of_workers(
+    be: ArrayBackend,
+    claims_value: Array,
+    worker_weights: Array,
+    worker: Array,
+    task: Array,
+    task_counts: Array,
+    fallback: Array,
+    prior_weight: float = 0.0,
+    prior_value: float = 0.0,
+) -> Array:
+    """:func:`segment_weighted_mean` per task of answers sorted by task, each weighted by its worker's weight
+    (``worker_weights[worker]``): the truth step of the inverse-variance methods and CRH.
+
+    From :data:`~truthguard.core.kernels.COMPILED_FROM` answers on, NumPy sums in one compiled pass over the
+    answers (:mod:`truthguard.core.kernels`), with no per-answer temporary, in the same order as the
+    vectorised sums: the same bits.
+    """
+    n_tasks = task_counts.shape[0]
+    if compiled_applies(be, claims_value):
+        weighted, total = kernels().weighted_sums(claims_value, worker, task_starts(task_counts), worker_weights)
+    else:
+        per_answer = worker_weights[worker]
+        weighted = be.segment_sum(per_answer * claims_value, task, n_tasks)
+        total = be.segment_sum(per_answer, task, n_tasks)
+    return _weighted_mean_of_sums(be, weighted, total, fallback, prior_weight, prior_value)
+
+
+def _weighted_mean_of_sums(
+    be: ArrayBackend, weighted: Array, total: Array, fallback: Array, prior_weight: float, prior_value: float
+) -> Array:
     xp = be.xp
-    numerator = be.segment_sum(weights * values, segments, n_segments) + prior_weight * prior_value
-    denominator = be.segment_sum(weights, segments, n_segments) + prior_weight
+    numerator = weighted + prior_weight * prior_value
+    denominator = total + prior_weight
     positive = denominator > 0
     return xp.where(positive, numerator / xp.where(positive, denominator, 1.0), fallback)
+
+
+def scaled_square(value: Array, center: Array, scale: Array) -> Array:
+    """:math:`(x - c)^2 s`: one answer's squared residual, scaled (arrays or numbers; compiled as written)."""
+    residual = value - center
+    return residual * residual * scale
+
+
+def segment_scaled_square_sums(
+    be: ArrayBackend,
+    claims_value: Array,
+    centers: Array,
+    scales: Array,
+    task: Array,
+    task_counts: Array,
+    worker: Array,
+    n_workers: int,
+) -> Array:
+    r"""Per worker, :math:`\sum_m` :func:`scaled_square` (answer, ``centers[m]``, ``scales[m]``) over its answers,
+    for answers sorted by task: the distances of CRH's and the residuals of the inverse-variance methods'
+    weight steps. Compiled from :data:`~truthguard.core.kernels.COMPILED_FROM` answers on (the same bits)."""
+    if compiled_applies(be, claims_value):
+        return kernels().scaled_square_sums(claims_value, centers, scales, task_starts(task_counts), worker, n_workers)
+    return be.segment_sum(scaled_square(claims_value, centers[task], scales[task]), worker, n_workers)
 
 
 def segment_weighted_mean_without(
