@@ -128,7 +128,7 @@ def test_equal_to_in_memory_on_a_parquet_dataset_in_many_partitions(
 
 
 class _KillingExecutor(DaskExecutor):
-    """Kills (SIGKILL) the worker process holding the most partitions when the fit merges for the Nth time."""
+    """Kills (SIGKILL) the worker process holding the most results when the fit merges for the Nth time."""
 
     def __init__(self, client: Client, at: int) -> None:
         super().__init__(client)
@@ -137,8 +137,9 @@ class _KillingExecutor(DaskExecutor):
     def merged(self, parts: Parts) -> Any:
         self.calls += 1
         if self.calls == self.at:
-            holders = [next(iter(self.client.who_has(part)[part.key]), None) for part in parts]
-            busiest = max(set(holders) - {None}, key=holders.count)
+            held = self.client.has_what()
+            busiest = max(held, key=lambda address: len(held[address]))
+            assert held[busiest], "no worker holds anything to lose"
             pid = self.client.run(os.getpid, workers=[busiest])[busiest]
             os.kill(pid, signal.SIGKILL)
             self.killed = pid
@@ -151,7 +152,7 @@ def test_a_worker_killed_mid_fit_does_not_change_the_result(
     folder, frame = synthetic_parquet
     undisturbed = tgd.fit(GTM(), tgd.distribute(folder, client, npartitions=6), client)
     answers = tgd.distribute(folder, client, npartitions=6)
-    killer = _KillingExecutor(client, at=4)  # the 3rd iteration's weight step (after the constants' merge)
+    killer = _KillingExecutor(client, at=6)  # merges: magnitude, constants, moments, start, 1st iteration, 2nd
     disturbed = tgd.fit(GTM(), dataclasses.replace(answers, executor=killer), client)
     assert killer.killed, "no worker was killed"
     client.wait_for_workers(2, timeout=60)
