@@ -154,7 +154,7 @@ def _pandas_row(method: str, n: int, repeats: int) -> dict[str, Any]:
         state = {
             "truths": pd.Series(truths, index=answers.tasks),
             "std": frame.groupby("task")["value"].std(ddof=0).replace(0.0, float(np.std(frame["value"]))),
-            "epsilon": float(prep.epsilon),
+            "epsilon": float(prep.shared.epsilon),
         }
         expected = pd.Series(ours, index=answers.tasks)
         del claims, prep

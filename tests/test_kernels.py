@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -17,11 +19,12 @@ from truthguard.core.segments import (
 )
 from truthguard.datasets import make_synthetic
 from truthguard.defenses import MWA
+from truthguard.errors import DominatedEstimateWarning
 
 
-def _sorted_answers(seed: int, n_tasks: int = 400, n_workers: int = 37) -> tuple[np.ndarray, ...]:
+def _sorted_answers(seed: int, n_tasks: int = 400, n_workers: int = 37, most: int = 8) -> tuple[np.ndarray, ...]:
     rng = np.random.default_rng(seed)
-    counts = rng.integers(1, 9, n_tasks).astype(np.float64)
+    counts = rng.integers(1, most + 1, n_tasks).astype(np.float64)
     task = np.repeat(np.arange(n_tasks), counts.astype(int))
     worker = rng.integers(0, n_workers, task.size)
     value = rng.normal(50.0, 20.0, task.size)
@@ -76,3 +79,42 @@ def test_fits_through_the_compiled_passes_are_the_same_bits(name: str, monkeypat
     np.testing.assert_array_equal(compiled.truths_.to_numpy(), vectorised.truths_.to_numpy())
     np.testing.assert_array_equal(compiled.weights_.to_numpy(), vectorised.weights_.to_numpy())
     assert compiled.objective_history_ == vectorised.objective_history_
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_the_dominated_check_finds_the_same_tasks_compiled(seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    from truthguard import Answers
+    from truthguard.core.diagnostics import dominated_tasks
+
+    frame = make_synthetic(n_tasks=500, n_workers=30, answers_per_task=5, seed=seed).answers
+    rng = np.random.default_rng(seed)
+    slips = rng.choice(len(frame), 25, replace=False)
+    frame.loc[slips, "value"] = frame.loc[slips, "value"] * 1e6  # typing slips: some estimates are dominated
+    answers = Answers.from_frame(frame)
+    with pytest.warns(DominatedEstimateWarning):
+        estimates = CRH().fit(answers).truths_.to_numpy()
+    found = []
+    for threshold in (kernels.COMPILED_FROM, 0):
+        monkeypatch.setattr(kernels, "COMPILED_FROM", threshold)
+        found.append(dominated_tasks(answers, estimates))
+    assert found[0].size > 0
+    np.testing.assert_array_equal(found[1], found[0])
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_compiled_medians_equal_the_sorted_ones(seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    from truthguard.core.segments import segment_median, segment_order
+
+    task, _, value, counts = _sorted_answers(seed, most=40)  # a few values (sorted by insertion) and more
+    value[::7] = np.round(value[::7])  # ties
+    n_tasks = counts.size
+    medians = []
+    for threshold in (kernels.COMPILED_FROM, 0):
+        monkeypatch.setattr(kernels, "COMPILED_FROM", threshold)
+        medians.append(
+            segment_median(NUMPY, value, task, n_tasks, counts, lambda: segment_order(NUMPY, value, task, n_tasks))
+        )
+    np.testing.assert_array_equal(medians[1], medians[0])
+    # Independent reference: NumPy's median of each task's answers.
+    starts = np.concatenate(([0], np.cumsum(counts).astype(int)))
+    np.testing.assert_array_equal(medians[1], [np.median(value[a:b]) for a, b in itertools.pairwise(starts)])

@@ -11,6 +11,7 @@ from truthguard.core.claims import Claims
 from truthguard.core.params import Constraint, Options
 from truthguard.core.segments import (
     segment_mean,
+    segment_median,
     segment_scaled_square_sums,
     segment_std,
     segment_weighted_mean_of_workers,
@@ -161,8 +162,11 @@ class CRH(IterativeAggregator):
     def _initial_truths(self, be: ArrayBackend, claims: Claims, prep: _Prep) -> Array:
         if self.init == "mean":
             return prep.mean
-        order = prep.order if prep.order is not None else claims.value_order(be)
-        return segment_weighted_median(be, claims.value, None, claims.task, claims.n_tasks, order)
+        order = prep.order
+        return segment_median(
+            be, claims.value, claims.task, claims.n_tasks, claims.task_counts,
+            lambda: order if order is not None else claims.value_order(be),
+        )  # fmt: skip
 
     def _worker_sums(self, be: ArrayBackend, claims: Claims, prep: _Prep, truths: Array) -> Array:
         if self.loss == "squared":

@@ -44,13 +44,14 @@ from scipy import stats
 from truthguard.aggregators.base import IterativeAggregator, Step
 from truthguard.core.backend import Array, ArrayBackend
 from truthguard.core.claims import Claims
+from truthguard.core.kernels import compiled_applies
 from truthguard.core.params import BOOLEAN, Constraint, Interval, Options
 from truthguard.core.segments import (
     segment_mean,
+    segment_median,
     segment_scaled_square_sums,
     segment_std,
     segment_weighted_mean_of_workers,
-    segment_weighted_median,
 )
 from truthguard.core.summaries import Moments
 from truthguard.errors import InputError
@@ -120,10 +121,12 @@ class _InverseVariance(IterativeAggregator):
         xp = be.xp
         prior = self._prior()
         values = claims.value
-        # One sort serves the centre and the initial truths: standardising is increasing within each task.
-        order = claims.value_order(be) if prior.standardize or self.init == "median" else None
+        # One sort serves the centre and the initial truths (standardising is increasing within each task),
+        # unless the compiled medians, which need none, serve both.
+        sorts = (prior.standardize or self.init == "median") and not compiled_applies(be, values)
+        order = claims.value_order(be) if sorts else None
         if prior.standardize:
-            center = segment_weighted_median(be, values, None, claims.task, claims.n_tasks, order)
+            center = segment_median(be, values, claims.task, claims.n_tasks, claims.task_counts, lambda: order)
             scale = segment_std(be, values, claims.task, claims.n_tasks, claims.task_counts)
             values = (values - center[claims.task]) / scale[claims.task]
         else:
@@ -143,7 +146,7 @@ class _InverseVariance(IterativeAggregator):
     def _initial_truths(self, be: ArrayBackend, claims: Claims, prep: _Prep) -> Array:
         if self.init == "mean":
             return prep.mean
-        return segment_weighted_median(be, prep.values, None, claims.task, claims.n_tasks, prep.order)
+        return segment_median(be, prep.values, claims.task, claims.n_tasks, claims.task_counts, lambda: prep.order)
 
     def _worker_sums(self, be: ArrayBackend, claims: Claims, prep: _Prep, truths: Array) -> tuple[Array, Array]:
         prior = self._prior()

@@ -18,7 +18,8 @@ never be dominated this way.
 
 Cost: a dominated estimate has at most one answer beyond it, so one pass counting the answers above and below
 each estimate leaves a handful of candidate tasks, and only theirs are examined further: at 10 million answers
-it costs about as much as one CRH iteration (0.23 s here), a few percent of an iterative fit.
+the vectorised pass costs 0.2–0.7 s here, the compiled pass taken from 10^6 answers on
+(:mod:`truthguard.core.kernels`) about 0.05 s.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ import numpy as np
 import numpy.typing as npt
 
 from truthguard.core.answers import Answers
+from truthguard.core.backend import NUMPY
+from truthguard.core.kernels import compiled_applies, kernels, task_starts
 
 __all__ = ["dominated_tasks"]
 
@@ -55,15 +58,19 @@ def dominated_tasks(answers: Answers, estimates: npt.ArrayLike, factor: float = 
     estimate = np.asarray(estimates, dtype=np.float64)
     counts = answers.task_counts()
     starts = np.cumsum(counts) - counts  # answers are sorted by task: each task is one contiguous segment
-    per_answer = np.repeat(estimate, counts)
-    above = np.add.reduceat((answers.value > per_answer).view(np.uint8), starts, dtype=np.int64)
-    below = np.add.reduceat((answers.value < per_answer).view(np.uint8), starts, dtype=np.int64)
+    if compiled_applies(NUMPY, answers.value):  # one compiled pass instead of five over per-answer temporaries
+        above, below, total = kernels().around_estimates(answers.value, task_starts(counts), estimate)
+    else:
+        per_answer = np.repeat(estimate, counts)
+        above = np.add.reduceat((answers.value > per_answer).view(np.uint8), starts, dtype=np.int64)
+        below = np.add.reduceat((answers.value < per_answer).view(np.uint8), starts, dtype=np.int64)
+        with np.errstate(over="ignore"):  # an absurd answer's deviation may overflow; the median ignores it
+            total = np.add.reduceat(np.abs(answers.value - per_answer), starts)
     eligible = counts >= 3
     candidates = np.flatnonzero(eligible & ((above <= 1) | (below <= 1)))
     if candidates.size == 0:
         return np.zeros(0, dtype=np.int64)
-    with np.errstate(over="ignore"):  # an absurd answer's deviation may overflow; the median ignores it
-        deviation = np.add.reduceat(np.abs(answers.value - per_answer), starts) / counts
+    deviation = total / counts
     typical = float(np.median(deviation[eligible]))
     is_candidate = np.zeros(answers.n_tasks, dtype=bool)
     is_candidate[candidates] = True
