@@ -15,7 +15,7 @@ from truthguard.core.params import NONE, Constraint, InstanceOf, Interval
 from truthguard.core.segments import (
     segment_mean,
     segment_trimmed_mean,
-    segment_weighted_mean,
+    segment_weighted_mean_of_workers,
     segment_weighted_median,
 )
 
@@ -65,8 +65,8 @@ class Mean(_FixedWeights):
 
     def _estimate(self, be: ArrayBackend, claims: Claims, worker_weights: Array) -> Array:
         plain = segment_mean(be, claims.value, claims.task, claims.n_tasks, claims.task_counts)
-        return segment_weighted_mean(
-            be, claims.value, worker_weights[claims.worker], claims.task, claims.n_tasks, plain
+        return segment_weighted_mean_of_workers(
+            be, claims.value, worker_weights, claims.worker, claims.task, claims.task_counts, plain
         )
 
 
