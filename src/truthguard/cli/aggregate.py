@@ -8,7 +8,7 @@ from typing import Any
 
 from truthguard.aggregators.basic import Mean, Median
 from truthguard.aggregators.registry import AGGREGATORS, make_aggregator
-from truthguard.cli.cluster import ClusterInput, add_cluster_arguments, cluster_client, load_on_cluster
+from truthguard.cli.cluster import add_cluster_arguments, cluster_client, load_on_cluster
 from truthguard.cli.common import (
     Input,
     add_defense_arguments,
@@ -20,6 +20,7 @@ from truthguard.cli.common import (
     recorded_warnings,
     write_output,
 )
+from truthguard.core.answers import Answers
 from truthguard.core.io import read_table
 from truthguard.core.params import Configurable
 from truthguard.defenses import MIE
@@ -101,10 +102,10 @@ def run(args: argparse.Namespace) -> int:
             from truthguard.distributed import require_supported
 
             require_supported(aggregator)  # before any answer is read
-        data: Input | ClusterInput = load_input(args) if client is None else load_on_cluster(args, client)
+        data: Input[Any] = load_input(args) if client is None else load_on_cluster(args, client)
         started = time.perf_counter()
         with recorded_warnings() as notes:
-            if isinstance(data, Input):
+            if isinstance(data.answers, Answers):
                 aggregator.fit(data.answers)
             else:
                 from truthguard.distributed import fit  # an optional extra

@@ -5,20 +5,16 @@ from __future__ import annotations
 import argparse
 import contextlib
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import pandas as pd
-
-from truthguard.cli.common import given_truth_and_bounds, load_dataset
-from truthguard.core.bounds import Bounds
+from truthguard.cli.common import Input, given_truth_and_bounds, load_dataset
 from truthguard.errors import InputError
 
 if TYPE_CHECKING:
     from truthguard.distributed import PartitionedAnswers
 
-__all__ = ["ClusterInput", "add_cluster_arguments", "cluster_client", "load_on_cluster"]
+__all__ = ["add_cluster_arguments", "cluster_client", "load_on_cluster"]
 
 _PARQUET = (".parquet", ".pq")
 
@@ -59,17 +55,7 @@ def cluster_client(args: argparse.Namespace) -> Iterator[Any]:
         yield client
 
 
-@dataclass(frozen=True)
-class ClusterInput:
-    """Answers on a cluster, with the truth and bounds that came with them or were given."""
-
-    answers: PartitionedAnswers
-    truth: pd.Series | None
-    bounds: Bounds | None
-    source: str
-
-
-def load_on_cluster(args: argparse.Namespace, client: Any) -> ClusterInput:
+def load_on_cluster(args: argparse.Namespace, client: Any) -> Input[PartitionedAnswers]:
     """The answers the options name, read onto the cluster (a Parquet file, directory or glob, read by the
     workers; a built-in dataset, sent from here), with truth and bounds checked as in memory."""
     from truthguard.distributed import distribute
@@ -90,4 +76,4 @@ def load_on_cluster(args: argparse.Namespace, client: Any) -> ClusterInput:
     truth, bounds = given_truth_and_bounds(args, answers.task_labels(), truth, bounds)
     if bounds is not None:
         answers.check_bounds(bounds)
-    return ClusterInput(answers=answers, truth=truth, bounds=bounds, source=source)
+    return Input(answers=answers, truth=truth, bounds=bounds, source=source)

@@ -12,7 +12,7 @@ import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import pandas as pd
 
@@ -109,11 +109,15 @@ def _seed(text: str) -> int:
     return seed
 
 
+#: The answers' form: in this process (:class:`~truthguard.Answers`) or on a cluster.
+AnswersT = TypeVar("AnswersT")
+
+
 @dataclass(frozen=True)
-class Input:
+class Input(Generic[AnswersT]):
     """Answers to work on, with the truth and bounds that came with them or were given."""
 
-    answers: Answers
+    answers: AnswersT
     truth: pd.Series | None
     bounds: Bounds | None
     source: str
@@ -171,7 +175,7 @@ def add_input_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def load_input(args: argparse.Namespace) -> Input:
+def load_input(args: argparse.Namespace) -> Input[Answers]:
     """Read the answers (file or dataset), truth and bounds the options name, and check them together."""
     malicious: pd.Series | None = None
     dataset = load_dataset(args)
