@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 from truthguard.core.backend import Array, ArrayBackend
 from truthguard.core.kernels import compiled_applies, kernels, task_starts
+from truthguard.core.residuals import scaled_square
 from truthguard.core.summaries import Moments
 
 __all__ = [
@@ -97,12 +98,6 @@ def _weighted_mean_of_sums(
     denominator = total + prior_weight
     positive = denominator > 0
     return xp.where(positive, numerator / xp.where(positive, denominator, 1.0), fallback)
-
-
-def scaled_square(value: Array, center: Array, scale: Array) -> Array:
-    """:math:`(x - c)^2 s`: one answer's squared residual, scaled (arrays or numbers; compiled as written)."""
-    residual = value - center
-    return residual * residual * scale
 
 
 def segment_scaled_square_sums(
