@@ -7,9 +7,10 @@ cluster of 1 and of 2 single-threaded worker processes, beside the in-memory fit
 Synthetic answers as in ``suite.py`` (N/10 tasks x 10 answers, N/100 workers), written as ``--files`` Parquet
 files with the rows shuffled (every file holds answers of most tasks), read by the cluster and sorted into
 ``--partitions`` partitions of whole tasks. Per row: seconds to distribute (read, sort, validate, code),
-seconds of the fit (iterations included, the gathering of the estimates too), seconds per iteration, the
-largest difference from the in-memory estimates, the workers' peak resident memory, and the bytes one
-iteration sends between processes (the per-worker sums up the reduction tree, the weights down to every
+seconds of the second fit in the same processes (warm: imports and compiled code loaded; the constants, the
+iterations, the gathering of the estimates and the dominated-estimate check included), that over the
+iterations, the largest difference from the in-memory estimates, the workers' peak resident memory, and the
+bytes one iteration sends between processes (the per-worker sums up the reduction tree, the weights down to every
 partition: 2 x partitions x workers-in-the-crowd x 8 bytes, plus one number per partition).
 """
 
@@ -51,6 +52,7 @@ def _in_memory(frame: pd.DataFrame) -> dict[str, Any]:
     answers = Answers.from_frame(frame)
     rows = {}
     for name, cls in METHODS.items():
+        cls().fit(answers)  # warm: numba's machine code loaded, as in the cluster's second fit below
         started = time.perf_counter()
         fitted = cls().fit(answers)
         seconds = time.perf_counter() - started
@@ -71,6 +73,7 @@ def _on_cluster(folder: Path, workers: int, partitions: int, reference: dict[str
         client.gather(list(answers.claims))
         distribute_seconds = time.perf_counter() - started
         for name, cls in METHODS.items():
+            tgd.fit(cls(), answers, client)  # warm: the workers' imports and compiled code loaded
             started = time.perf_counter()
             fitted = tgd.fit(cls(), answers, client)
             seconds = time.perf_counter() - started
