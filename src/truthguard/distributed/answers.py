@@ -19,7 +19,7 @@ from truthguard.core.labels import show
 from truthguard.distributed.executor import DaskExecutor
 from truthguard.errors import InputError
 
-__all__ = ["PartitionedAnswers", "distribute"]
+__all__ = ["PartitionedAnswers", "concatenate_labels", "distribute"]
 
 #: What :func:`distribute` reads: a Parquet file, directory or glob, a Dask DataFrame, or a pandas DataFrame.
 Source = str | os.PathLike[str] | dd.DataFrame | pd.DataFrame
@@ -57,8 +57,7 @@ class PartitionedAnswers:
 
     def task_labels(self) -> pd.Index:
         """Every task label, in order (gathered here)."""
-        parts: list[pd.Index] = self.executor.gather(self.tasks)
-        return parts[0].append(parts[1:]) if len(parts) > 1 else parts[0]
+        return concatenate_labels(self.executor.gather(self.tasks))
 
     def check_bounds(self, bounds: Bounds) -> None:
         """Raise :class:`~truthguard.errors.InputError` if any answer lies outside its task's bounds (checked
@@ -121,6 +120,11 @@ def distribute(
         worker_counts=worker_counts,
         n_answers=total,
     )
+
+
+def concatenate_labels(parts: list[pd.Index]) -> pd.Index:
+    """The partitions' labels (task labels, tasks found by a check) one after the other, in partition order."""
+    return parts[0].append(parts[1:]) if len(parts) > 1 else parts[0]
 
 
 def _as_dask_frame(source: Source, client: Client) -> dd.DataFrame:

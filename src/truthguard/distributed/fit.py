@@ -19,7 +19,7 @@ from truthguard.core.progress import progress
 from truthguard.core.summaries import Largest
 from truthguard.defenses.base import FixedPointDefense
 from truthguard.defenses.registry import DEFENSES
-from truthguard.distributed.answers import PartitionedAnswers, Source, distribute
+from truthguard.distributed.answers import PartitionedAnswers, Source, concatenate_labels, distribute
 from truthguard.errors import InputError
 
 __all__ = ["fit", "require_supported", "supported", "supported_names"]
@@ -121,7 +121,7 @@ def fit(
     aggregator._check_finite(fitted, tasks, answers.workers)
     if aggregator._can_be_dominated():
         found = executor.gather(executor.map(_dominated, answers.answers, estimate))
-        aggregator._warn_dominated(_concatenate_labels(found))
+        aggregator._warn_dominated(concatenate_labels(found))
     return aggregator._set_fitted(fitted, tasks, answers.workers)
 
 
@@ -177,7 +177,3 @@ def _defended(defense: FixedPointDefense, be: ArrayBackend, claims: Claims, own:
 
 def _dominated(answers: Answers, estimate: Array) -> pd.Index:
     return answers.tasks[dominated_tasks(answers, estimate)]
-
-
-def _concatenate_labels(parts: list[pd.Index]) -> pd.Index:
-    return parts[0].append(parts[1:]) if len(parts) > 1 else parts[0]
