@@ -87,12 +87,7 @@ class _Shared:
 
 
 @dataclass(frozen=True)
-class _Prep:
-    values: Array
-    center: Array
-    scale: Array
-    mean: Array
-    order: Array | None
+class _Prep(_Local):
     shared: _Shared
 
 

@@ -80,13 +80,11 @@ def segment_weighted_mean_of_workers(
     answers (:mod:`truthguard.core.kernels`), with no per-answer temporary, in the same order as the
     vectorised sums: the same bits.
     """
-    n_tasks = task_counts.shape[0]
-    if compiled_applies(be, claims_value):
-        weighted, total = kernels().weighted_sums(claims_value, worker, task_starts(task_counts), worker_weights)
-    else:
-        per_answer = worker_weights[worker]
-        weighted = be.segment_sum(per_answer * claims_value, task, n_tasks)
-        total = be.segment_sum(per_answer, task, n_tasks)
+    if not compiled_applies(be, claims_value):
+        return segment_weighted_mean(
+            be, claims_value, worker_weights[worker], task, task_counts.shape[0], fallback, prior_weight, prior_value
+        )
+    weighted, total = kernels().weighted_sums(claims_value, worker, task_starts(task_counts), worker_weights)
     return _weighted_mean_of_sums(be, weighted, total, fallback, prior_weight, prior_value)
 
 
