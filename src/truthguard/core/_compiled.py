@@ -7,7 +7,7 @@ from typing import Any
 import numba
 import numpy as np
 
-from truthguard.core.residuals import scaled_square
+from truthguard.core.formulas import scaled_square
 
 _scaled_square = numba.njit(cache=True, inline="always")(scaled_square)
 

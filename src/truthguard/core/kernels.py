@@ -5,8 +5,8 @@ truth step's per-task sums of weighted answers, and the weight step's per-worker
 residuals. Vectorised, each is a chain of passes over 10^7-element temporaries (a gather, products, a
 ``bincount``); compiled, each is one pass that reads the answers once and writes only per-task or per-worker
 totals. The loops add in answer order, as ``np.bincount`` does, so both paths give the same bits (tested);
-the per-answer arithmetic is :func:`~truthguard.core.residuals.scaled_square`, the very function the
-vectorised path calls, compiled: each formula is written once (:mod:`truthguard.core.residuals`,
+the per-answer arithmetic is :func:`~truthguard.core.formulas.scaled_square`, the very function the
+vectorised path calls, compiled: each formula is written once (:mod:`truthguard.core.formulas`,
 :mod:`truthguard.core.segments`); the kernels only loop and add. The per-task medians and the
 dominated-estimate counts are compiled too, with the same results as their vectorised forms (tested).
 

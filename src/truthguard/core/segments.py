@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from truthguard.core.backend import Array, ArrayBackend
+from truthguard.core.formulas import scaled_square, weighted_mean_of_sums
 from truthguard.core.kernels import compiled_applies, kernels, task_starts
-from truthguard.core.residuals import scaled_square
 from truthguard.core.summaries import Moments
 
 __all__ = [
@@ -59,7 +59,7 @@ def segment_weighted_mean(
     """
     weighted = be.segment_sum(weights * values, segments, n_segments)
     total = be.segment_sum(weights, segments, n_segments)
-    return _weighted_mean_of_sums(be, weighted, total, fallback, prior_weight, prior_value)
+    return weighted_mean_of_sums(weighted, total, fallback, prior_weight, prior_value, be.xp.where)
 
 
 def segment_weighted_mean_of_workers(
@@ -85,17 +85,7 @@ def segment_weighted_mean_of_workers(
             be, claims_value, worker_weights[worker], task, task_counts.shape[0], fallback, prior_weight, prior_value
         )
     weighted, total = kernels().weighted_sums(claims_value, worker, task_starts(task_counts), worker_weights)
-    return _weighted_mean_of_sums(be, weighted, total, fallback, prior_weight, prior_value)
-
-
-def _weighted_mean_of_sums(
-    be: ArrayBackend, weighted: Array, total: Array, fallback: Array, prior_weight: float, prior_value: float
-) -> Array:
-    xp = be.xp
-    numerator = weighted + prior_weight * prior_value
-    denominator = total + prior_weight
-    positive = denominator > 0
-    return xp.where(positive, numerator / xp.where(positive, denominator, 1.0), fallback)
+    return weighted_mean_of_sums(weighted, total, fallback, prior_weight, prior_value, be.xp.where)
 
 
 def segment_scaled_square_sums(
