@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
+from truthguard.core import summaries
 from truthguard.core.backend import NUMPY
 from truthguard.core.sampling import uniform_stream
 from truthguard.core.summaries import Largest, Moments, merge
@@ -23,6 +24,19 @@ def test_merged_moments_equal_those_of_all_values(n_parts: int) -> None:
     assert merged.mean == pytest.approx(values.mean(), rel=1e-14)
     assert merged.m2 / merged.count == pytest.approx(values.var(), rel=1e-10)
     assert float(merged.std(NUMPY)) == pytest.approx(values.std(), rel=1e-10)
+
+
+def test_long_arrays_are_taken_a_chunk_at_a_time_with_the_same_moments(monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = np.random.default_rng(7)
+    values = 1e6 + rng.normal(0.0, 3.0, 10_001)
+    whole = Moments.of(NUMPY, values)
+    monkeypatch.setattr(summaries, "CHUNK", 1_000)  # 11 chunks, the last of one value
+    chunked = Moments.of(NUMPY, values)
+    assert chunked.count == whole.count == values.size
+    assert chunked.mean == pytest.approx(values.mean(), rel=1e-14)
+    assert chunked.m2 == pytest.approx(whole.m2, rel=1e-10)
+    assert chunked.m2 / chunked.count == pytest.approx(values.var(), rel=1e-10)
+    assert Moments.of(NUMPY, np.full(2_500, 4.25)).m2 == 0.0  # equal values still spread by exactly 0
 
 
 def test_equal_values_have_unit_std_in_any_partition() -> None:

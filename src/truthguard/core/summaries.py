@@ -14,9 +14,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from truthguard.core.backend import Array, ArrayBackend
+from truthguard.core.backend import NUMPY, Array, ArrayBackend
 
-__all__ = ["Largest", "Moments", "merge"]
+__all__ = ["CHUNK", "Largest", "Moments", "merge"]
+
+#: Values per chunk of :meth:`Moments.of` on long NumPy arrays (8 MiB of float64).
+CHUNK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -36,7 +39,13 @@ class Moments:
     @classmethod
     def of(cls, be: ArrayBackend, values: Array) -> Moments:
         """The moments of ``values``, two-pass: one correction pass makes the mean of equal values exactly
-        their value (sum / count is not), so their :math:`M_2` is exactly 0 rather than rounding noise."""
+        their value (sum / count is not), so their :math:`M_2` is exactly 0 rather than rounding noise.
+
+        NumPy arrays longer than :data:`CHUNK` are taken a chunk at a time and the chunks' moments merged, as
+        partitions' are: the temporaries stay a few MiB however many answers there are."""
+        if be is NUMPY and values.shape[0] > CHUNK:
+            chunks: Moments = merge([cls.of(be, values[i : i + CHUNK]) for i in range(0, values.shape[0], CHUNK)])
+            return chunks
         xp = be.xp
         count = float(values.shape[0])
         mean = xp.sum(values) / count
