@@ -15,8 +15,10 @@ the imported libraries), per answer: the answers' own 24 bytes plus everything t
 bound: below 10^7 answers the allocator keeps some memory freed after making the data, which counts too).
 Synthetic data: ``N`` answers = ``N/10`` tasks x 10 answers, ``N/100`` workers (10^7:
 1M tasks, 100k workers). Per-iteration figures are medians of ``--repeats`` timed iterations after one
-warm-up (for Mean and Median, one-pass methods, of whole fits); a full fit is timed once from scratch, first
-in its process (its ``n_iter`` iterations printed), and its memory is the fit's.
+warm-up (for Mean and Median, one-pass methods, of whole fits); an iteration is what a fit's loop does once
+(the weights from the per-worker sums, then the truths and the next per-worker sums), the same work as
+pandas' iteration below. A full fit is timed once from scratch, first in its process (its ``n_iter``
+iterations printed), and its memory is the fit's.
 
 The two yardsticks, measured in the same run:
 
@@ -114,11 +116,17 @@ def _fit_row(method: str, n: int, repeats: int) -> dict[str, Any]:
     row["seconds"] = time.perf_counter() - started
     row["n_iter"] = getattr(aggregator, "n_iter_", None)
     row["peak_bytes"] = _peak_bytes()
-    if method in ITERATIVE:  # one iteration of the fixed-point map, from the initial truths
+    if method in ITERATIVE:  # one iteration of the fit's loop, from the initial truths (MWA's is its base's)
+        method_of_loop = aggregator.base if method == "mwa" else aggregator
         claims = Claims.from_answers(answers)
-        prep = aggregator._prepare(NUMPY, claims)
-        truths = aggregator._initial_truths(NUMPY, claims, prep)
-        row["iteration_seconds"] = _median_seconds(lambda: aggregator._iterate(NUMPY, claims, prep, truths), repeats)
+        prep = method_of_loop._prepare(NUMPY, claims)
+        sums = method_of_loop._worker_sums(NUMPY, claims, prep, method_of_loop._initial_truths(NUMPY, claims, prep))
+
+        def iteration() -> Any:
+            weights = method_of_loop._weights(NUMPY, prep.shared, sums).weights
+            return method_of_loop._truths_and_sums(NUMPY, claims, prep, weights)
+
+        row["iteration_seconds"] = _median_seconds(iteration, repeats)
     else:  # a single pass: the fit is the iteration
         row["iteration_seconds"] = _median_seconds(lambda: _aggregator(method).fit(answers), repeats)
     return row

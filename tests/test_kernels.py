@@ -14,7 +14,9 @@ from truthguard.core.backend import NUMPY
 from truthguard.core.segments import (
     scaled_square,
     segment_scaled_square_sums,
+    segment_std,
     segment_weighted_mean,
+    segment_weighted_mean_and_scaled_square_sums,
     segment_weighted_mean_of_workers,
 )
 from truthguard.datasets import make_synthetic
@@ -46,8 +48,13 @@ def test_compiled_sums_equal_the_vectorised_ones_bit_for_bit(seed: int, monkeypa
         results[threshold] = (
             segment_weighted_mean_of_workers(NUMPY, value, weights, worker, task, counts, fallback, 0.7, 3.0),
             segment_scaled_square_sums(NUMPY, value, centers, scales, task, counts, worker, n_workers),
+            segment_weighted_mean_and_scaled_square_sums(
+                NUMPY, value, weights, worker, task, counts, fallback, scales, n_workers, 0.7, 3.0
+            ),
         )
-    (mean_vectorised, sums_vectorised), (mean_compiled, sums_compiled) = results.values()
+    (mean_vectorised, sums_vectorised, fused_vectorised), (mean_compiled, sums_compiled, fused_compiled) = (
+        results.values()
+    )
     np.testing.assert_array_equal(mean_compiled, mean_vectorised)
     np.testing.assert_array_equal(sums_compiled, sums_vectorised)
     # Independent references: the per-answer formulas with np.add.at, and the weighted mean of the segments.
@@ -57,6 +64,32 @@ def test_compiled_sums_equal_the_vectorised_ones_bit_for_bit(seed: int, monkeypa
     plain = segment_weighted_mean(NUMPY, value, weights[worker], task, n_tasks, fallback, 0.7, 3.0)
     np.testing.assert_array_equal(mean_compiled, plain)
     assert scaled_square(3.0, 1.0, 0.5) == 2.0
+    # The one-pass kernel: each task's weighted mean, then the residuals around it, with the same bits.
+    for got, want in zip(fused_compiled, fused_vectorised, strict=True):
+        np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(fused_compiled[0], plain)
+    around = np.zeros(n_workers)
+    np.add.at(around, worker, (value - plain[task]) ** 2 * scales[task])
+    np.testing.assert_allclose(fused_compiled[1], around, rtol=1e-12)
+
+
+@pytest.mark.parametrize("shuffled", [False, True])
+def test_compiled_spreads_equal_the_vectorised_ones(shuffled: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    task, _, value, counts = _sorted_answers(3)
+    value[task == 5] = 12.5  # a constant task: spread exactly 0, so the fallback
+    if shuffled:  # the per-task sums do not need answers sorted by task
+        order = np.random.default_rng(0).permutation(task.size)
+        task, value = task[order], value[order]
+    spreads = []
+    for threshold in (kernels.COMPILED_FROM, 0):
+        monkeypatch.setattr(kernels, "COMPILED_FROM", threshold)
+        spreads.append(segment_std(NUMPY, value, task, counts.size, counts, fallback=-1.0))
+    np.testing.assert_array_equal(spreads[1], spreads[0])
+    # Independent reference: NumPy's standard deviation of each task's answers.
+    expected = np.array([np.std(value[task == m]) for m in range(counts.size)])
+    expected[expected == 0.0] = -1.0  # the constant task and those of one answer
+    assert expected[5] == -1.0
+    np.testing.assert_allclose(spreads[1], expected, rtol=1e-12)
 
 
 METHODS = {

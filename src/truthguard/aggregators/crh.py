@@ -14,6 +14,7 @@ from truthguard.core.segments import (
     segment_median,
     segment_scaled_square_sums,
     segment_std,
+    segment_weighted_mean_and_scaled_square_sums,
     segment_weighted_mean_of_workers,
     segment_weighted_median,
 )
@@ -184,6 +185,14 @@ class CRH(IterativeAggregator):
         normalizer = xp.sum(distance) if self.normalization == "sum" else xp.max(distance)
         weights = -xp.log(distance / normalizer)
         return Step(weights=weights, objective=xp.sum(weights * distance))
+
+    def _truths_and_sums(self, be: ArrayBackend, claims: Claims, prep: _Prep, weights: Array) -> tuple[Array, Array]:
+        if self.loss != "squared":
+            return super()._truths_and_sums(be, claims, prep, weights)
+        return segment_weighted_mean_and_scaled_square_sums(
+            be, claims.value, weights, claims.worker, claims.task, claims.task_counts, prep.mean, prep.inverse_std,
+            claims.n_workers,
+        )  # fmt: skip
 
     def _truth_step(self, be: ArrayBackend, claims: Claims, prep: _Prep, weights: Array) -> Array:
         if self.loss == "squared":

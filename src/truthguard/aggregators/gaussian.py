@@ -51,6 +51,7 @@ from truthguard.core.segments import (
     segment_median,
     segment_scaled_square_sums,
     segment_std,
+    segment_weighted_mean_and_scaled_square_sums,
     segment_weighted_mean_of_workers,
 )
 from truthguard.core.summaries import Moments
@@ -144,15 +145,27 @@ class _InverseVariance(IterativeAggregator):
         return segment_median(be, prep.values, claims.task, claims.n_tasks, claims.task_counts, lambda: prep.order)
 
     def _worker_sums(self, be: ArrayBackend, claims: Claims, prep: _Prep, truths: Array) -> tuple[Array, Array]:
-        prior = self._prior()
-        unit = be.xp.ones_like(truths)
         squared = segment_scaled_square_sums(
-            be, prep.values, truths, unit, claims.task, claims.task_counts, claims.worker, claims.n_workers
-        )
+            be, prep.values, truths, be.xp.ones_like(truths), claims.task, claims.task_counts, claims.worker,
+            claims.n_workers,
+        )  # fmt: skip
+        return squared, self._prior_term(be, truths)
+
+    def _prior_term(self, be: ArrayBackend, truths: Array) -> Array:
+        """The prior's term of the objective, a sum over the partition's tasks."""
+        prior = self._prior()
         gap = truths - prior.mu0
-        # The prior's term of the objective, a sum over the partition's tasks.
-        prior_term = 0.5 * prior.precision * be.xp.sum(gap * gap) if prior.precision > 0 else 0.0
-        return squared, prior_term
+        return 0.5 * prior.precision * be.xp.sum(gap * gap) if prior.precision > 0 else 0.0
+
+    def _truths_and_sums(
+        self, be: ArrayBackend, claims: Claims, prep: _Prep, weights: Array
+    ) -> tuple[Array, tuple[Array, Array]]:
+        prior = self._prior()
+        truths, squared = segment_weighted_mean_and_scaled_square_sums(
+            be, prep.values, weights, claims.worker, claims.task, claims.task_counts, prep.mean,
+            be.xp.ones_like(prep.mean), claims.n_workers, prior_weight=prior.precision, prior_value=prior.mu0,
+        )  # fmt: skip
+        return truths, (squared, self._prior_term(be, truths))
 
     def _weights(self, be: ArrayBackend, shared: _Shared, sums: tuple[Array, Array]) -> Step:
         xp = be.xp

@@ -7,9 +7,16 @@ from typing import Any
 import numba
 import numpy as np
 
-from truthguard.core.formulas import scaled_square
+from truthguard.core.formulas import scaled_square, weighted_mean_of_sums
 
 _scaled_square = numba.njit(cache=True, inline="always")(scaled_square)
+_weighted_mean_of_sums = numba.njit(cache=True, inline="always")(weighted_mean_of_sums)
+
+
+@numba.njit(cache=True, inline="always")
+def _where(condition: bool, yes: float, no: float) -> float:
+    """``xp.where`` for numbers: the choice the formulas take as their ``where`` argument."""
+    return yes if condition else no
 
 
 @numba.njit(cache=True)
@@ -31,6 +38,20 @@ def weighted_sums(values: Any, worker: Any, starts: Any, worker_weights: Any) ->
 
 
 @numba.njit(cache=True)
+def deviation_sums(values: Any, segments: Any, centers: Any, n_segments: int, squared: bool) -> Any:
+    """Per segment, the sum of its answers' deviations from its centre, or of ``scaled_square(answer, centre,
+    1)``: ``np.bincount`` of the per-answer terms, without them (any order of the answers)."""
+    sums = np.zeros(n_segments)
+    for k in range(values.shape[0]):
+        segment = segments[k]
+        if squared:
+            sums[segment] += _scaled_square(values[k], centers[segment], 1.0)
+        else:
+            sums[segment] += values[k] - centers[segment]
+    return sums
+
+
+@numba.njit(cache=True)
 def scaled_square_sums(values: Any, centers: Any, scales: Any, starts: Any, worker: Any, n_workers: int) -> Any:
     """Per worker, the sum over its answers of ``scaled_square(answer, centers[task], scales[task])``."""
     sums = np.zeros(n_workers)
@@ -40,6 +61,40 @@ def scaled_square_sums(values: Any, centers: Any, scales: Any, starts: Any, work
         for k in range(starts[m], starts[m + 1]):
             sums[worker[k]] += _scaled_square(values[k], center, scale)
     return sums
+
+
+@numba.njit(cache=True)
+def weighted_means_and_scaled_square_sums(
+    values: Any,
+    worker: Any,
+    starts: Any,
+    worker_weights: Any,
+    fallback: Any,
+    prior_weight: float,
+    prior_value: float,
+    scales: Any,
+    n_workers: int,
+) -> tuple[Any, Any]:
+    """Per task, the weighted mean of its answers (``weighted_mean_of_sums`` of the sums ``weighted_sums``
+    takes); per worker, the sum of ``scaled_square(answer, its task's mean, scales[task])``: both in one pass,
+    each task's answers read once for its mean and again for their residuals while they are in cache."""
+    n_tasks = starts.shape[0] - 1
+    means = np.empty(n_tasks)
+    sums = np.zeros(n_workers)
+    for m in range(n_tasks):
+        first, end = starts[m], starts[m + 1]
+        answers_weighted = 0.0
+        answers_total = 0.0
+        for k in range(first, end):
+            weight = worker_weights[worker[k]]
+            answers_weighted += weight * values[k]
+            answers_total += weight
+        mean = _weighted_mean_of_sums(answers_weighted, answers_total, fallback[m], prior_weight, prior_value, _where)
+        means[m] = mean
+        scale = scales[m]
+        for k in range(first, end):
+            sums[worker[k]] += _scaled_square(values[k], mean, scale)
+    return means, sums
 
 
 @numba.njit(cache=True)

@@ -26,6 +26,7 @@ __all__ = [
     "segment_std",
     "segment_trimmed_mean",
     "segment_weighted_mean",
+    "segment_weighted_mean_and_scaled_square_sums",
     "segment_weighted_mean_of_workers",
     "segment_weighted_mean_without",
     "segment_weighted_median",
@@ -106,6 +107,39 @@ def segment_scaled_square_sums(
     return be.segment_sum(scaled_square(claims_value, centers[task], scales[task]), worker, n_workers)
 
 
+def segment_weighted_mean_and_scaled_square_sums(
+    be: ArrayBackend,
+    claims_value: Array,
+    worker_weights: Array,
+    worker: Array,
+    task: Array,
+    task_counts: Array,
+    fallback: Array,
+    scales: Array,
+    n_workers: int,
+    prior_weight: float = 0.0,
+    prior_value: float = 0.0,
+) -> tuple[Array, Array]:
+    """:func:`segment_weighted_mean_of_workers`, then :func:`segment_scaled_square_sums` around those means
+    (``scales`` per task): the truth step of CRH and of the inverse-variance methods with the per-worker sums
+    of their next weight step, what one iteration of a fit reads the answers for.
+
+    From :data:`~truthguard.core.kernels.COMPILED_FROM` answers on, NumPy does both in one compiled pass:
+    each task's mean, then its answers' residuals while they are still in cache, so an iteration reads the
+    answers once instead of twice; the same formulas, in the same order: the same bits.
+    """
+    if not compiled_applies(be, claims_value):
+        means = segment_weighted_mean_of_workers(
+            be, claims_value, worker_weights, worker, task, task_counts, fallback, prior_weight, prior_value
+        )
+        return means, segment_scaled_square_sums(be, claims_value, means, scales, task, task_counts, worker, n_workers)
+    means, sums = kernels().weighted_means_and_scaled_square_sums(
+        claims_value, worker, task_starts(task_counts), worker_weights, fallback, float(prior_weight),
+        float(prior_value), scales, n_workers,
+    )  # fmt: skip
+    return means, sums
+
+
 def segment_weighted_mean_without(
     be: ArrayBackend, values: Array, weights: Array, segments: Array, n_segments: int, fallback: Array
 ) -> Array:
@@ -139,11 +173,22 @@ def segment_std(
     mean = segment_mean(be, values, segments, n_segments, counts)
     # One correction pass makes the mean of a constant segment exactly its value (sum / count is not), so a
     # constant segment's spread is exactly 0 rather than rounding noise.
-    mean = mean + segment_mean(be, values - mean[segments], segments, n_segments, counts)
-    residual = values - mean[segments]
-    variance = be.segment_sum(residual * residual, segments, n_segments) / counts
+    mean = mean + _deviation_sums(be, values, segments, mean, n_segments, squared=False) / counts
+    variance = _deviation_sums(be, values, segments, mean, n_segments, squared=True) / counts
     spread = variance > floor * floor
     return xp.where(spread, xp.sqrt(xp.where(spread, variance, 1.0)), fallback)
+
+
+def _deviation_sums(
+    be: ArrayBackend, values: Array, segments: Array, centers: Array, n_segments: int, squared: bool
+) -> Array:
+    """Per segment, the sum of its answers' deviations from ``centers`` (per segment), or of their squares.
+    Compiled from :data:`~truthguard.core.kernels.COMPILED_FROM` answers on: no per-answer temporary, the
+    same bits."""
+    if compiled_applies(be, values):
+        return kernels().deviation_sums(values, segments, centers, n_segments, squared)
+    around = centers[segments]
+    return be.segment_sum(scaled_square(values, around, 1.0) if squared else values - around, segments, n_segments)
 
 
 def overall_std(be: ArrayBackend, values: Array) -> Array:
