@@ -114,6 +114,40 @@ def test_fits_through_the_compiled_passes_are_the_same_bits(name: str, monkeypat
     assert compiled.objective_history_ == vectorised.objective_history_
 
 
+def test_lanes_are_runs_of_whole_tasks_of_about_equal_size(monkeypatch: pytest.MonkeyPatch) -> None:
+    _, _, _, counts = _sorted_answers(5, n_tasks=1_000)
+    starts = kernels.task_starts(counts)
+    assert kernels.lanes(starts) == [(0, 1_000)]  # below LANES_FROM answers: one lane
+    monkeypatch.setattr(kernels, "LANES_FROM", 0)
+    ranges = kernels.lanes(starts)
+    assert len(ranges) == kernels.LANES
+    assert ranges[0][0] == 0 and ranges[-1][1] == 1_000
+    assert all(end == first for (_, end), (first, _) in itertools.pairwise(ranges))  # they cover every task once
+    sizes = [starts[end] - starts[first] for first, end in ranges]
+    assert max(sizes) - min(sizes) <= 2 * counts.max()  # cut at the task boundary nearest each eighth
+
+
+@pytest.mark.parametrize("name", ["crh", "gtm", "mwa-gtm"])
+def test_lanes_give_the_same_bits_on_every_path_and_any_thread_count(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    answers = make_synthetic(n_tasks=600, n_workers=40, density=0.2, seed=5).answers
+    one_lane = METHODS[name].clone().fit(answers)
+    monkeypatch.setattr(kernels, "LANES_FROM", 0)
+    fits: list[Aggregator] = []
+    for threshold, threads in ((kernels.COMPILED_FROM, "1"), (0, "1"), (0, "2"), (0, "3")):
+        monkeypatch.setattr(kernels, "COMPILED_FROM", threshold)
+        monkeypatch.setenv("TRUTHGUARD_THREADS", threads)
+        fits.append(METHODS[name].clone().fit(answers))
+    for fit in fits[1:]:
+        np.testing.assert_array_equal(fit.truths_.to_numpy(), fits[0].truths_.to_numpy())
+        np.testing.assert_array_equal(fit.weights_.to_numpy(), fits[0].weights_.to_numpy())
+        assert fit.objective_history_ == fits[0].objective_history_
+    # Adding the per-worker sums lane by lane changes only the rounding.
+    np.testing.assert_allclose(fits[0].truths_.to_numpy(), one_lane.truths_.to_numpy(), rtol=1e-12)
+    np.testing.assert_allclose(fits[0].weights_.to_numpy(), one_lane.weights_.to_numpy(), rtol=1e-9)
+
+
 @pytest.mark.parametrize("seed", [0, 1])
 def test_the_dominated_check_finds_the_same_tasks_compiled(seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
     from truthguard import Answers

@@ -19,13 +19,17 @@ def _where(condition: bool, yes: float, no: float) -> float:
     return yes if condition else no
 
 
-@numba.njit(cache=True)
-def weighted_sums(values: Any, worker: Any, starts: Any, worker_weights: Any) -> tuple[Any, Any]:
+# The passes below take a range of tasks [first, end) (a lane, see kernels.lanes) and release the GIL, so
+# that lanes run on parallel threads; each writes its tasks' results into the output given, or returns the
+# lane's per-worker sums, which the caller adds lane by lane.
+
+
+@numba.njit(cache=True, nogil=True)
+def weighted_sums(
+    values: Any, worker: Any, starts: Any, worker_weights: Any, first: int, end: int, weighted: Any, total: Any
+) -> None:
     """Per task, the sum of its answers times their workers' weights, and the sum of those weights."""
-    n_tasks = starts.shape[0] - 1
-    weighted = np.zeros(n_tasks)
-    total = np.zeros(n_tasks)
-    for m in range(n_tasks):
+    for m in range(first, end):
         answers_weighted = 0.0
         answers_total = 0.0
         for k in range(starts[m], starts[m + 1]):
@@ -34,10 +38,23 @@ def weighted_sums(values: Any, worker: Any, starts: Any, worker_weights: Any) ->
             answers_total += weight
         weighted[m] = answers_weighted
         total[m] = answers_total
-    return weighted, total
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
+def scaled_square_sums(
+    values: Any, centers: Any, scales: Any, starts: Any, worker: Any, n_workers: int, first: int, end: int
+) -> Any:
+    """Per worker, the sum over its answers of ``scaled_square(answer, centers[task], scales[task])``."""
+    sums = np.zeros(n_workers)
+    for m in range(first, end):
+        center = centers[m]
+        scale = scales[m]
+        for k in range(starts[m], starts[m + 1]):
+            sums[worker[k]] += _scaled_square(values[k], center, scale)
+    return sums
+
+
+@numba.njit(cache=True, nogil=True)
 def deviation_sums(values: Any, segments: Any, centers: Any, n_segments: int, squared: bool) -> Any:
     """Per segment, the sum of its answers' deviations from its centre, or of ``scaled_square(answer, centre,
     1)``: ``np.bincount`` of the per-answer terms, without them (any order of the answers)."""
@@ -51,19 +68,7 @@ def deviation_sums(values: Any, segments: Any, centers: Any, n_segments: int, sq
     return sums
 
 
-@numba.njit(cache=True)
-def scaled_square_sums(values: Any, centers: Any, scales: Any, starts: Any, worker: Any, n_workers: int) -> Any:
-    """Per worker, the sum over its answers of ``scaled_square(answer, centers[task], scales[task])``."""
-    sums = np.zeros(n_workers)
-    for m in range(starts.shape[0] - 1):
-        center = centers[m]
-        scale = scales[m]
-        for k in range(starts[m], starts[m + 1]):
-            sums[worker[k]] += _scaled_square(values[k], center, scale)
-    return sums
-
-
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def weighted_means_and_scaled_square_sums(
     values: Any,
     worker: Any,
@@ -74,27 +79,29 @@ def weighted_means_and_scaled_square_sums(
     prior_value: float,
     scales: Any,
     n_workers: int,
-) -> tuple[Any, Any]:
+    first: int,
+    end: int,
+    means: Any,
+) -> Any:
     """Per task, the weighted mean of its answers (``weighted_mean_of_sums`` of the sums ``weighted_sums``
-    takes); per worker, the sum of ``scaled_square(answer, its task's mean, scales[task])``: both in one pass,
-    each task's answers read once for its mean and again for their residuals while they are in cache."""
-    n_tasks = starts.shape[0] - 1
-    means = np.empty(n_tasks)
+    takes), into ``means``; per worker, the sum of ``scaled_square(answer, its task's mean, scales[task])``:
+    both in one pass, each task's answers read once for its mean and again for their residuals while they are
+    in cache."""
     sums = np.zeros(n_workers)
-    for m in range(n_tasks):
-        first, end = starts[m], starts[m + 1]
+    for m in range(first, end):
+        first_answer, end_answer = starts[m], starts[m + 1]
         answers_weighted = 0.0
         answers_total = 0.0
-        for k in range(first, end):
+        for k in range(first_answer, end_answer):
             weight = worker_weights[worker[k]]
             answers_weighted += weight * values[k]
             answers_total += weight
         mean = _weighted_mean_of_sums(answers_weighted, answers_total, fallback[m], prior_weight, prior_value, _where)
         means[m] = mean
         scale = scales[m]
-        for k in range(first, end):
+        for k in range(first_answer, end_answer):
             sums[worker[k]] += _scaled_square(values[k], mean, scale)
-    return means, sums
+    return sums
 
 
 @numba.njit(cache=True)
@@ -133,23 +140,20 @@ def _insertion_sort(values: Any) -> None:
         values[j + 1] = current
 
 
-@numba.njit(cache=True)
-def medians(values: Any, starts: Any) -> Any:
+@numba.njit(cache=True, nogil=True)
+def medians(values: Any, starts: Any, first: int, end: int, result: Any) -> None:
     """Per task, the median of its answers: the mean of its two middle values once sorted (one for an odd count)."""
-    n_tasks = starts.shape[0] - 1
     longest = 0
-    for m in range(n_tasks):
+    for m in range(first, end):
         longest = max(longest, starts[m + 1] - starts[m])
     buffer = np.empty(longest)
-    result = np.empty(n_tasks)
-    for m in range(n_tasks):
-        first, count = starts[m], starts[m + 1] - starts[m]
+    for m in range(first, end):
+        first_answer, count = starts[m], starts[m + 1] - starts[m]
         for j in range(count):
-            buffer[j] = values[first + j]
+            buffer[j] = values[first_answer + j]
         ordered = buffer[:count]
         if count <= _FEW:
             _insertion_sort(ordered)
         else:
             ordered.sort()
         result[m] = 0.5 * (ordered[(count - 1) // 2] + ordered[count // 2])
-    return result

@@ -16,9 +16,11 @@ from truthguard.errors import ResourceError
 
 __all__ = ["SINGLE_THREADED", "available_memory", "check_memory", "format_bytes"]
 
-#: Environment for worker processes (a process pool's, a Dask cluster's): one thread each for BLAS and XLA,
-#: so that N processes use N cores instead of oversubscribing them.
+#: Environment for worker processes (a process pool's, a Dask cluster's): one thread each for BLAS, XLA and
+#: the compiled passes' lanes (truthguard.core.kernels), so that N processes use N cores instead of
+#: oversubscribing them.
 SINGLE_THREADED = {
+    "TRUTHGUARD_THREADS": "1",
     "OMP_NUM_THREADS": "1",
     "OPENBLAS_NUM_THREADS": "1",
     "MKL_NUM_THREADS": "1",

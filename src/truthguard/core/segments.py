@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import numpy as np
+
 from truthguard.core.backend import Array, ArrayBackend
 from truthguard.core.formulas import scaled_square, weighted_mean_of_sums
-from truthguard.core.kernels import compiled_applies, kernels, task_starts
+from truthguard.core.kernels import add_in_order, compiled_applies, in_lanes, kernels, lanes, task_starts
 from truthguard.core.summaries import Moments
 
 __all__ = [
@@ -85,7 +87,11 @@ def segment_weighted_mean_of_workers(
         return segment_weighted_mean(
             be, claims_value, worker_weights[worker], task, task_counts.shape[0], fallback, prior_weight, prior_value
         )
-    weighted, total = kernels().weighted_sums(claims_value, worker, task_starts(task_counts), worker_weights)
+    starts = task_starts(task_counts)
+    weighted, total = np.empty(task_counts.shape[0]), np.empty(task_counts.shape[0])
+    compiled = kernels().weighted_sums
+    in_lanes(lambda first, end: compiled(claims_value, worker, starts, worker_weights, first, end, weighted, total),
+             lanes(starts))  # fmt: skip
     return weighted_mean_of_sums(weighted, total, fallback, prior_weight, prior_value, be.xp.where)
 
 
@@ -101,10 +107,24 @@ def segment_scaled_square_sums(
 ) -> Array:
     r"""Per worker, :math:`\sum_m` :func:`scaled_square` (answer, ``centers[m]``, ``scales[m]``) over its answers,
     for answers sorted by task: the distances of CRH's and the residuals of the inverse-variance methods'
-    weight steps. Compiled from :data:`~truthguard.core.kernels.COMPILED_FROM` answers on (the same bits)."""
+    weight steps. Compiled from :data:`~truthguard.core.kernels.COMPILED_FROM` answers on (the same bits);
+    from :data:`~truthguard.core.kernels.LANES_FROM` on, added lane by lane (:func:`~truthguard.core.kernels.lanes`)."""
     if compiled_applies(be, claims_value):
-        return kernels().scaled_square_sums(claims_value, centers, scales, task_starts(task_counts), worker, n_workers)
-    return be.segment_sum(scaled_square(claims_value, centers[task], scales[task]), worker, n_workers)
+        starts = task_starts(task_counts)
+        compiled = kernels().scaled_square_sums
+        return add_in_order(in_lanes(
+            lambda first, end: compiled(claims_value, centers, scales, starts, worker, n_workers, first, end),
+            lanes(starts),
+        ))  # fmt: skip
+    terms = scaled_square(claims_value, centers[task], scales[task])
+    starts = task_starts(task_counts)
+    ranges = lanes(starts)
+    if len(ranges) == 1:
+        return be.segment_sum(terms, worker, n_workers)
+    return add_in_order([
+        be.segment_sum(terms[starts[first] : starts[end]], worker[starts[first] : starts[end]], n_workers)
+        for first, end in ranges
+    ])  # fmt: skip
 
 
 def segment_weighted_mean_and_scaled_square_sums(
@@ -133,10 +153,16 @@ def segment_weighted_mean_and_scaled_square_sums(
             be, claims_value, worker_weights, worker, task, task_counts, fallback, prior_weight, prior_value
         )
         return means, segment_scaled_square_sums(be, claims_value, means, scales, task, task_counts, worker, n_workers)
-    means, sums = kernels().weighted_means_and_scaled_square_sums(
-        claims_value, worker, task_starts(task_counts), worker_weights, fallback, float(prior_weight),
-        float(prior_value), scales, n_workers,
-    )  # fmt: skip
+    starts = task_starts(task_counts)
+    means = np.empty(task_counts.shape[0])
+    compiled = kernels().weighted_means_and_scaled_square_sums
+    sums = add_in_order(in_lanes(
+        lambda first, end: compiled(
+            claims_value, worker, starts, worker_weights, fallback, float(prior_weight), float(prior_value), scales,
+            n_workers, first, end, means,
+        ),
+        lanes(starts),
+    ))  # fmt: skip
     return means, sums
 
 
@@ -269,7 +295,11 @@ def segment_median(
     :data:`~truthguard.core.kernels.COMPILED_FROM` answers on, NumPy sorts each segment's few values apart in
     one compiled pass instead of ordering all the answers: the same numbers, no per-answer temporary."""
     if compiled_applies(be, values):
-        return kernels().medians(values, task_starts(counts))
+        starts = task_starts(counts)
+        medians = np.empty(counts.shape[0])
+        compiled = kernels().medians
+        in_lanes(lambda first, end: compiled(values, starts, first, end, medians), lanes(starts))
+        return medians
     return segment_weighted_median(be, values, None, segments, n_segments, order_of())
 
 
