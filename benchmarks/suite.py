@@ -11,7 +11,7 @@ Each row runs in its own spawned process pinned to one core (``--cores``; the qu
 core, as its users run it), so its memory is its own: ``peak MiB`` is the process's peak resident size
 during the timed work (the peak count is reset before it: Linux's ``clear_refs``), the data it works on
 included; ``B/answer`` is that peak less the process's size before it made its data (the interpreter and
-the imported libraries), per answer: the answers' own 24 bytes plus everything the work needs (an upper
+the imported libraries, numba included), per answer: the answers' own 24 bytes plus everything the work needs (an upper
 bound: below 10^7 answers the allocator keeps some memory freed after making the data, which counts too).
 Synthetic data: ``N`` answers = ``N/10`` tasks x 10 answers, ``N/100`` workers (10^7:
 1M tasks, 100k workers). Per-iteration figures are medians of ``--repeats`` timed iterations after one
@@ -241,6 +241,9 @@ def _run_row(spec: tuple[Any, ...], cores: set[int] | None, repeats: int) -> dic
     warnings.simplefilter("ignore")
     import truthguard.defenses
     import truthguard.experiments  # noqa: F401  (the libraries in memory before the baseline is read)
+    from truthguard.core.kernels import kernels
+
+    kernels()  # numba too (about 100 MiB; large fits import it): a library, not memory per answer
 
     baseline = _rss_bytes()
     kind = spec[0]
