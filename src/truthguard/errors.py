@@ -56,3 +56,8 @@ class TruthGuardWarning(UserWarning):
 
 class DominatedEstimateWarning(TruthGuardWarning):
     """Some tasks' estimates are dominated by one far-off answer (see :mod:`truthguard.core.diagnostics`)."""
+
+
+class GoldScreenWarning(TruthGuardWarning):
+    """The gold screen left some tasks without answers: their estimates use every answer (see
+    :mod:`truthguard.core.gold`)."""

@@ -20,6 +20,7 @@ from dataclasses import dataclass, replace
 from typing import Any, ClassVar, Self
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from truthguard.aggregators.partitions import IN_PROCESS, Parts, iterate
@@ -27,9 +28,10 @@ from truthguard.core.answers import Answers
 from truthguard.core.backend import NUMPY, Array, ArrayBackend
 from truthguard.core.claims import Claims
 from truthguard.core.diagnostics import dominated_tasks
+from truthguard.core.gold import DEFAULT_SCREEN_FACTOR, GoldScreen, align_gold, screen_workers
 from truthguard.core.labels import align_to_labels, show
 from truthguard.core.params import Configurable, Constraint, Interval, Options
-from truthguard.errors import DominatedEstimateWarning, InputError, NumericalError
+from truthguard.errors import DominatedEstimateWarning, GoldScreenWarning, InputError, NumericalError
 
 __all__ = ["Aggregator", "IterativeAggregator", "Step", "require_aggregator", "resolve_worker_weights"]
 
@@ -75,10 +77,17 @@ class Aggregator(Configurable, ABC):
     n_iter_: int
     converged_: bool
     objective_history_: list[float]
+    screened_: pd.DataFrame | None
+    gold_record_: GoldScreen | None
 
     # --------------------------------------------------------------- estimator protocol
 
-    def fit(self, data: Answers | pd.DataFrame) -> Self:
+    def fit(
+        self,
+        data: Answers | pd.DataFrame,
+        gold: pd.Series | pd.DataFrame | None = None,
+        gold_screen: bool | float = False,
+    ) -> Self:
         r"""Estimate every task's value from ``data`` (a long DataFrame or :class:`~truthguard.Answers`).
 
         Answers of extreme magnitude (largest beyond :math:`2^{\pm 256}`, about :math:`10^{\pm 77}`) are
@@ -88,18 +97,60 @@ class Aggregator(Configurable, ABC):
         with units (LFC-N's and CATD's precisions, 1 / units²) saturate at 0 or the largest double where double
         precision cannot hold them.
 
+        Args:
+            data: The answers.
+            gold: Known values of some tasks (a Series task → value, or a table with columns ``task``,
+                ``truth``; see :mod:`truthguard.core.gold`). A gold task's estimate is its known value;
+                iterative methods measure the workers' distances on gold tasks from it; each worker's mean
+                error on the gold tasks it answered is screened, and ``screened_`` lists the workers flagged
+                (``gold_record_`` keeps every worker's record).
+            gold_screen: Leave out the answers of the flagged workers (their weight is then 0): ``True``
+                flags a mean gold error above 3 times the median worker's, a number is that factor. False
+                (the default) only reports them.
+
         Warns:
             DominatedEstimateWarning: Some tasks' estimates are dominated by one far-off answer (see
                 :mod:`truthguard.core.diagnostics`).
+            GoldScreenWarning: Screening left some tasks without answers; their estimates use every answer.
 
         Raises:
             NumericalError: An estimate or weight came out NaN or infinite (a bug: please report it).
         """
         self._validate_params()
         answers = Answers.coerce(data)
+        if gold is None:
+            if gold_screen is not False:
+                raise InputError("gold_screen needs gold tasks: pass gold= (a Series task -> known value)")
+            return self._set_fitted(self._fit_checked(answers), answers.tasks, answers.workers)
+        answers = answers.with_gold(align_gold(gold, answers))
+        known = answers.gold
+        assert known is not None
+        screen = screen_workers(answers, known, _screen_factor(gold_screen))
+        removing = gold_screen is not False and bool(screen.flagged.any())
+        fit = self._fit_screened(answers, screen.flagged) if removing else self._fit_checked(answers)
+        kept = replace(fit, truths=np.where(np.isnan(known), fit.truths, known))
+        self._set_fitted(kept, answers.tasks, answers.workers)
+        self.screened_ = screen.reasons(answers.workers).assign(removed=removing)
+        self.gold_record_ = screen
+        return self
+
+    def fit_predict(
+        self,
+        data: Answers | pd.DataFrame,
+        gold: pd.Series | pd.DataFrame | None = None,
+        gold_screen: bool | float = False,
+    ) -> pd.Series:
+        """Fit and return ``truths_``."""
+        return self.fit(data, gold=gold, gold_screen=gold_screen).truths_
+
+    def _fit_checked(self, answers: Answers) -> _Fit:
+        """The fit of ``answers`` in a safe range of magnitudes, checked finite, dominated estimates warned of."""
         exponent = _working_exponent(answers.value)
         if exponent:
-            scaled = self._in_units(exponent)._fit(answers.with_values(np.ldexp(answers.value, -exponent)))
+            scaled_answers = answers.with_values(np.ldexp(answers.value, -exponent))
+            if answers.gold is not None:
+                scaled_answers = scaled_answers.with_gold(np.ldexp(answers.gold, -exponent))
+            scaled = self._in_units(exponent)._fit(scaled_answers)
             self._check_finite(scaled, answers.tasks, answers.workers)
             # With every answer equal the weights are the guards' (unit-free, see overall_std): not scaled.
             units = self._weight_units() if np.ptp(answers.value) > 0 else 0
@@ -111,11 +162,30 @@ class Aggregator(Configurable, ABC):
             self._check_finite(fit, answers.tasks, answers.workers)
         if self._can_be_dominated():
             self._warn_dominated(answers.tasks[dominated_tasks(answers, fit.truths)])
-        return self._set_fitted(fit, answers.tasks, answers.workers)
+        return fit
 
-    def fit_predict(self, data: Answers | pd.DataFrame) -> pd.Series:
-        """Fit and return ``truths_``."""
-        return self.fit(data).truths_
+    def _fit_screened(self, answers: Answers, flagged: npt.NDArray[np.bool_]) -> _Fit:
+        """The fit without the answers of the ``flagged`` workers (weight 0), over every task: a task left
+        without answers takes the estimate of the fit on every answer (warned of)."""
+        kept = answers.select(~flagged[answers.worker])
+        fit = self._fit_checked(kept)
+        truths = np.full(answers.n_tasks, np.nan)
+        truths[answers.tasks.get_indexer(kept.tasks)] = fit.truths
+        weights = np.zeros(answers.n_workers)
+        weights[answers.workers.get_indexer(kept.workers)] = fit.weights
+        assert answers.gold is not None
+        orphans = np.isnan(truths) & np.isnan(answers.gold)
+        if orphans.any():
+            truths[orphans] = self._fit_checked(answers).truths[orphans]
+            first = show(answers.tasks[int(np.flatnonzero(orphans)[0])])
+            warnings.warn(
+                GoldScreenWarning(
+                    f"{int(orphans.sum())} task(s) were answered only by workers the gold screen flagged (e.g. "
+                    f"task {first}): their estimates use every answer"
+                ),
+                stacklevel=3,
+            )
+        return replace(fit, truths=truths, weights=weights)
 
     def _set_fitted(self, fit: _Fit, tasks: pd.Index, workers: pd.Index) -> Self:
         self.truths_ = pd.Series(fit.truths, index=tasks.rename("task"), name="value")
@@ -123,6 +193,8 @@ class Aggregator(Configurable, ABC):
         self.n_iter_ = fit.n_iter
         self.converged_ = fit.converged
         self.objective_history_ = fit.history
+        self.screened_ = None
+        self.gold_record_ = None
         return self
 
     def _check_finite(self, fit: _Fit, tasks: pd.Index, workers: pd.Index) -> None:
@@ -244,10 +316,18 @@ class IterativeAggregator(Aggregator):
         raise NotImplementedError
 
     def _truths_and_sums(self, be: ArrayBackend, claims: Claims, prep: Any, weights: Array) -> tuple[Array, Any]:
-        """The truth step from ``weights`` and the per-worker sums at its truths (for the next weight step);
-        a method may do both in one pass over the answers."""
-        truths = self._truth_step(be, claims, prep, weights)
+        """The truth step from ``weights`` (gold tasks anchored) and the per-worker sums at its truths (for
+        the next weight step); a method may do both in one pass over the answers when no task is gold."""
+        truths = self._anchored(be, claims, prep, self._truth_step(be, claims, prep, weights))
         return truths, self._worker_sums(be, claims, prep, truths)
+
+    def _anchored(self, be: ArrayBackend, claims: Claims, prep: Any, truths: Array) -> Array:
+        """``truths`` (working scale) with every gold task at its known value (``claims.anchor``), so that
+        the weight step measures the workers' distances on gold tasks from the truth."""
+        if claims.anchor is None:
+            return truths
+        known = self._to_working(be, claims, prep, claims.anchor)
+        return be.xp.where(be.xp.isnan(known), truths, known)
 
     def _weight_step(self, be: ArrayBackend, claims: Claims, prep: Any, truths: Array) -> Step:
         """Worker weights from truths, with the objective value."""
@@ -272,7 +352,7 @@ class IterativeAggregator(Aggregator):
         differentiates it at the fixed point.
         """
         step = self._weight_step(be, claims, prep, truths)
-        return self._truth_step(be, claims, prep, step.weights), step
+        return self._anchored(be, claims, prep, self._truth_step(be, claims, prep, step.weights)), step
 
     def _fit(self, answers: Answers) -> _Fit:
         claims = Claims.from_answers(answers)
@@ -295,6 +375,19 @@ def _parts(start: Array | None) -> Parts | None:
 
 #: Answers whose largest magnitude has a binary exponent beyond this are rescaled before the arithmetic.
 _SAFE_EXPONENT = 256
+
+
+def _screen_factor(gold_screen: bool | float) -> float:
+    """The gold screen's factor from ``gold_screen`` (True or False: the default; else the number itself)."""
+    if isinstance(gold_screen, bool | np.bool_):
+        return DEFAULT_SCREEN_FACTOR
+    try:
+        factor = float(gold_screen)
+    except (TypeError, ValueError):
+        raise InputError(f"gold_screen must be True, False or a factor > 0; got {gold_screen!r}") from None
+    if not (math.isfinite(factor) and factor > 0):
+        raise InputError(f"gold_screen must be True, False or a factor > 0; got {gold_screen!r}")
+    return factor
 
 
 def _working_exponent(values: np.ndarray[Any, Any]) -> int:

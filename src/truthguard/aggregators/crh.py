@@ -187,7 +187,7 @@ class CRH(IterativeAggregator):
         return Step(weights=weights, objective=xp.sum(weights * distance))
 
     def _truths_and_sums(self, be: ArrayBackend, claims: Claims, prep: _Prep, weights: Array) -> tuple[Array, Array]:
-        if self.loss != "squared":
+        if self.loss != "squared" or claims.anchor is not None:  # the one-pass form has no anchor
             return super()._truths_and_sums(be, claims, prep, weights)
         return segment_weighted_mean_and_scaled_square_sums(
             be, claims.value, weights, claims.worker, claims.task, claims.task_counts, prep.mean, prep.inverse_std,

@@ -160,6 +160,8 @@ class _InverseVariance(IterativeAggregator):
     def _truths_and_sums(
         self, be: ArrayBackend, claims: Claims, prep: _Prep, weights: Array
     ) -> tuple[Array, tuple[Array, Array]]:
+        if claims.anchor is not None:  # the one-pass form has no anchor
+            return super()._truths_and_sums(be, claims, prep, weights)
         prior = self._prior()
         truths, squared = segment_weighted_mean_and_scaled_square_sums(
             be, prep.values, weights, claims.worker, claims.task, claims.task_counts, prep.mean,

@@ -107,6 +107,7 @@ def largest_change(new: Array, old: Array) -> float:
 
 def _start(method: IterativeAggregator, be: ArrayBackend, claims: Claims, prep: Any, start: Array | None) -> Position:
     truths = method._initial_truths(be, claims, prep) if start is None else method._to_working(be, claims, prep, start)
+    truths = method._anchored(be, claims, prep, truths)
     estimate = method._output(be, claims, prep, truths)
     return Position(truths, estimate, method._worker_sums(be, claims, prep, truths), math.inf)
 

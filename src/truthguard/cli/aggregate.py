@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import math
 import time
 from typing import Any
+
+import pandas as pd
 
 from truthguard.aggregators.basic import Mean, Median
 from truthguard.aggregators.registry import AGGREGATORS, make_aggregator
@@ -21,7 +24,8 @@ from truthguard.cli.common import (
     write_output,
 )
 from truthguard.core.answers import Answers
-from truthguard.core.io import read_table
+from truthguard.core.gold import DEFAULT_SCREEN_FACTOR
+from truthguard.core.io import read_table, task_values_from_frame
 from truthguard.core.params import Configurable
 from truthguard.defenses import MIE
 from truthguard.errors import InputError
@@ -69,6 +73,21 @@ def add_parser(subparsers: Any) -> None:
         help="fixed worker weights for mean/median: CSV or Parquet with columns worker, weight",
     )
     parser.add_argument(
+        "--gold",
+        metavar="FILE",
+        help="known values of some tasks (CSV/Parquet with columns task, truth): kept as their estimates, "
+        "anchoring the weights, and screening the workers by their error on them",
+    )
+    parser.add_argument(
+        "--gold-screen",
+        nargs="?",
+        const=True,
+        type=_screen_factor,
+        metavar="FACTOR",
+        help="with --gold: leave out the workers whose mean gold error exceeds FACTOR (default 3) times the "
+        "median worker's",
+    )
+    parser.add_argument(
         "-o",
         "--output",
         metavar="OUT",
@@ -88,6 +107,25 @@ def _worker_weights(path: str) -> Any:
     return table.set_index("worker")["weight"]
 
 
+def _screen_factor(text: str) -> float:
+    try:
+        factor = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}") from None
+    if not (math.isfinite(factor) and factor > 0):
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}")
+    return factor
+
+
+def _gold(args: argparse.Namespace, tasks: pd.Index) -> pd.Series | None:
+    if args.gold is None:
+        if args.gold_screen is not None:
+            raise InputError("--gold-screen needs --gold FILE (columns task, truth)")
+        return None
+    frame = read_table(args.gold, "gold")
+    return task_values_from_frame(frame, "truth", tasks, source=f"gold file {args.gold!r}")
+
+
 def run(args: argparse.Namespace) -> int:
     params = parse_assignments(args.param, "--param")
     aggregator = make_aggregator(args.method, **params)
@@ -102,11 +140,15 @@ def run(args: argparse.Namespace) -> int:
             from truthguard.distributed import require_supported
 
             require_supported(aggregator)  # before any answer is read
+            if args.gold is not None:
+                raise InputError("--gold is not supported on a Dask cluster yet; aggregate without --dask/--scheduler")
         data: Input[Any] = load_input(args) if client is None else load_on_cluster(args, client)
+        gold = _gold(args, data.answers.tasks) if isinstance(data.answers, Answers) else None
         started = time.perf_counter()
         with recorded_warnings() as notes:
             if isinstance(data.answers, Answers):
-                aggregator.fit(data.answers)
+                screen = False if args.gold_screen is None else args.gold_screen
+                aggregator.fit(data.answers, gold=gold, gold_screen=screen)
             else:
                 from truthguard.distributed import fit  # an optional extra
 
@@ -114,7 +156,10 @@ def run(args: argparse.Namespace) -> int:
         seconds = time.perf_counter() - started
     estimates = aggregator.truths_
     written = write_output(estimates.reset_index(), args.output)
-    scores = evaluate(estimates, data.truth) if data.truth is not None and len(data.truth) else None
+    truth = data.truth
+    if truth is not None and gold is not None:  # gold tasks are exact by construction: scored apart
+        truth = truth.drop(gold.index, errors="ignore")
+    scores = evaluate(estimates, truth) if truth is not None and len(truth) else None
     defense = None
     if aggregator is not method:
         defense = {"name": aggregator.name, "params": _params(aggregator, skip="base")}
@@ -135,6 +180,16 @@ def run(args: argparse.Namespace) -> int:
     }
     if scores is not None:
         summary.update(mae=scores.mae, rmse=scores.rmse, n_truth=scores.n)
+    if gold is not None:
+        record, screened = aggregator.gold_record_, aggregator.screened_
+        assert record is not None and screened is not None
+        summary["gold"] = {
+            "tasks": len(gold),
+            "factor": DEFAULT_SCREEN_FACTOR if args.gold_screen in (None, True) else args.gold_screen,
+            "threshold": record.threshold,
+            "flagged": screened["worker"].tolist(),
+            "removed": args.gold_screen is not None,
+        }
     if isinstance(aggregator, MIE):
         summary["removed"] = list(aggregator.removed_)  # NumPy ids become plain JSON in emit_json
     summary["objective_history"] = aggregator.objective_history_
@@ -166,7 +221,17 @@ def _summary_lines(summary: dict[str, Any]) -> list[str]:
     if "mae" in summary:
         lines.append(
             f"accuracy    MAE {summary['mae']:.4f}, RMSE {summary['rmse']:.4f} "
-            f"over {summary['n_truth']:,} tasks with truth"
+            f"over {summary['n_truth']:,} tasks with truth" + (" (gold tasks left out)" if "gold" in summary else "")
+        )
+    if "gold" in summary:
+        gold = summary["gold"]
+        flagged = gold["flagged"]
+        shown = ", ".join(str(w) for w in flagged[:10]) + (", ..." if len(flagged) > 10 else "")
+        action = "removed" if gold["removed"] else "flagged (not removed: add --gold-screen)"
+        lines.append(
+            f"gold        {gold['tasks']:,} task(s) kept at their value; {len(flagged)} worker(s) with a mean gold "
+            f"error above {gold['threshold']:.4g} ({gold['factor']:g}x the median worker's) {action}"
+            + (f": {shown}" if flagged else "")
         )
     if "removed" in summary:
         shown = ", ".join(str(w) for w in summary["removed"][:10]) + (", ..." if len(summary["removed"]) > 10 else "")

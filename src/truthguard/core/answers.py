@@ -44,6 +44,8 @@ class Answers:
         task: Task code of each answer (int64), non-decreasing.
         worker: Worker code of each answer (int64), increasing within a task.
         value: The answered value (float64, finite).
+        gold: Per task code, the task's known value (NaN where it is not a gold task), or None when no task
+            is gold; set by :meth:`with_gold` (see :mod:`truthguard.core.gold`).
 
     Examples:
         >>> import pandas as pd
@@ -59,6 +61,7 @@ class Answers:
     task: IntArray
     worker: IntArray
     value: FloatArray
+    gold: FloatArray | None = None
 
     @property
     def n_tasks(self) -> int:
@@ -109,7 +112,19 @@ class Answers:
             raise InputError(f"expected {self.n_answers} values, got {values.shape[0] if values.ndim else 0}")
         if not np.all(np.isfinite(values)):
             raise InputError("answer values must be finite")
-        return Answers(self.tasks, self.workers, self.task, self.worker, values)
+        return Answers(self.tasks, self.workers, self.task, self.worker, values, self.gold)
+
+    def with_gold(self, known: npt.ArrayLike | None) -> Answers:
+        """The same answers with known values of some tasks: one per task code, NaN where a task is not gold
+        (:func:`truthguard.core.gold.align_gold` builds it from a table), or None for no gold task."""
+        if known is None:
+            return Answers(self.tasks, self.workers, self.task, self.worker, self.value)
+        gold = np.asarray(known, dtype=np.float64)
+        if gold.shape != (self.n_tasks,):
+            raise InputError(f"expected one known value (or NaN) per task, {self.n_tasks}; got shape {gold.shape}")
+        if np.isinf(gold).any():
+            raise InputError("known values of gold tasks must be finite")
+        return Answers(self.tasks, self.workers, self.task, self.worker, self.value, gold)
 
     def select(self, keep: BoolArray) -> Answers:
         """The answers where ``keep`` is true, with tasks and workers left without answers dropped.
@@ -120,7 +135,8 @@ class Answers:
             raise InputError("no answer selected; keep at least one")
         task_used, task = _recode(self.task[keep], self.n_tasks)
         worker_used, worker = _recode(self.worker[keep], self.n_workers)
-        return Answers(self.tasks.take(task_used), self.workers.take(worker_used), task, worker, self.value[keep])
+        gold = None if self.gold is None else self.gold[task_used]
+        return Answers(self.tasks.take(task_used), self.workers.take(worker_used), task, worker, self.value[keep], gold)
 
     # ------------------------------------------------------------------ construction
 

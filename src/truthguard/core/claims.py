@@ -31,6 +31,8 @@ class Claims:
             see :mod:`truthguard.aggregators.partitions`), the answers of the partitions before it; with
             ``answers_total`` it places the partition in draws made once per answer of the whole.
         answers_total: The answers of all partitions; None when these claims are all the answers.
+        anchor: Per task, its known value (NaN where the task is not gold; the answers' scale), or None: an
+            iterative method keeps gold tasks' truths at their value (:meth:`IterativeAggregator._anchored`).
 
     In a partition, ``n_workers`` and ``worker_counts`` are those of the whole: worker codes are global.
     """
@@ -45,6 +47,7 @@ class Claims:
     order: Array | None = None
     answers_before: int = 0
     answers_total: int | None = None
+    anchor: Array | None = None
 
     @classmethod
     def from_answers(cls, answers: Answers) -> Claims:
@@ -57,6 +60,7 @@ class Claims:
             n_workers=answers.n_workers,
             task_counts=answers.task_counts().astype(np.float64),
             worker_counts=answers.worker_counts().astype(np.float64),
+            anchor=answers.gold,
         )
 
     def with_values(self, value: Array) -> Claims:
