@@ -24,6 +24,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from truthguard.aggregators.partitions import IN_PROCESS, Parts, iterate
+from truthguard.aggregators.report import workers_report
 from truthguard.core.answers import Answers
 from truthguard.core.backend import NUMPY, Array, ArrayBackend
 from truthguard.core.claims import Claims
@@ -79,6 +80,7 @@ class Aggregator(Configurable, ABC):
     objective_history_: list[float]
     screened_: pd.DataFrame | None
     gold_record_: GoldScreen | None
+    _fitted_answers: Answers | None
 
     # --------------------------------------------------------------- estimator protocol
 
@@ -121,7 +123,9 @@ class Aggregator(Configurable, ABC):
         if gold is None:
             if gold_screen is not False:
                 raise InputError("gold_screen needs gold tasks: pass gold= (a Series task -> known value)")
-            return self._set_fitted(self._fit_checked(answers), answers.tasks, answers.workers)
+            self._set_fitted(self._fit_checked(answers), answers.tasks, answers.workers)
+            self._fitted_answers = answers
+            return self
         answers = answers.with_gold(align_gold(gold, answers))
         known = answers.gold
         assert known is not None
@@ -132,7 +136,24 @@ class Aggregator(Configurable, ABC):
         self._set_fitted(kept, answers.tasks, answers.workers)
         self.screened_ = screen.reasons(answers.workers).assign(removed=removing)
         self.gold_record_ = screen
+        self._fitted_answers = answers
         return self
+
+    def workers_report(self) -> pd.DataFrame:
+        """One row per worker of the last fit: weight, weight share, answers, mean absolute deviation from the
+        estimates, gold record, and who flagged it; flagged workers first (see
+        :func:`~truthguard.aggregators.report.workers_report`). The model keeps a reference to the answers it
+        was fitted on (no copy) for this report.
+
+        Raises:
+            NotFittedError: Not fitted yet.
+            InputError: Fitted on a Dask cluster (the answers are not in this process).
+        """
+        self.truths_  # noqa: B018  (NotFittedError before a fit)
+        answers = getattr(self, "_fitted_answers", None)
+        if answers is None:
+            raise InputError("workers_report needs the answers in this process; it is not available after a Dask fit")
+        return workers_report(self, answers)
 
     def fit_predict(
         self,
@@ -195,6 +216,7 @@ class Aggregator(Configurable, ABC):
         self.objective_history_ = fit.history
         self.screened_ = None
         self.gold_record_ = None
+        self._fitted_answers = None
         return self
 
     def _check_finite(self, fit: _Fit, tasks: pd.Index, workers: pd.Index) -> None:

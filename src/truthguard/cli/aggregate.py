@@ -38,6 +38,7 @@ examples:
   truthguard aggregate --dataset emotion --method crh -p loss=absolute --json
   truthguard aggregate --dataset weather --dataset-option temperature=high --method catd
   truthguard aggregate answers.parquet --method median --weights reputation.csv -o -
+  truthguard aggregate answers.csv --gold gold.csv --gold-screen --workers-out workers.csv -o estimates.csv
   truthguard aggregate answers/ --method gtm --dask local -o estimates.parquet      # a folder of Parquet files
   truthguard aggregate answers/ --method crh --scheduler tcp://10.0.0.5:8786 -o estimates.parquet
 """
@@ -93,6 +94,12 @@ def add_parser(subparsers: Any) -> None:
         metavar="OUT",
         help="write the estimates (columns task, value) to this CSV/Parquet file, or - for stdout",
     )
+    parser.add_argument(
+        "--workers-out",
+        metavar="FILE",
+        help="write the worker report to this CSV/Parquet file: one row per worker (weight, weight share, "
+        "answers, mean absolute deviation, gold record, flagged), flagged workers first",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object with the run's figures")
     add_defense_arguments(parser, ("--defense", "aggregate with this defense around the method"), k=True)
     add_cluster_arguments(parser, "aggregate")
@@ -140,8 +147,13 @@ def run(args: argparse.Namespace) -> int:
             from truthguard.distributed import require_supported
 
             require_supported(aggregator)  # before any answer is read
-            if args.gold is not None:
-                raise InputError("--gold is not supported on a Dask cluster yet; aggregate without --dask/--scheduler")
+            for flag, value in (("--gold", args.gold), ("--workers-out", args.workers_out)):
+                if value is not None:
+                    raise InputError(
+                        f"{flag} is not supported on a Dask cluster yet; aggregate without --dask/--scheduler"
+                    )
+        if args.workers_out == "-" and (args.output == "-" or args.json):
+            raise InputError("--workers-out - would share standard output with the estimates or --json; give a file")
         data: Input[Any] = load_input(args) if client is None else load_on_cluster(args, client)
         gold = _gold(args, data.answers.tasks) if isinstance(data.answers, Answers) else None
         started = time.perf_counter()
@@ -156,6 +168,7 @@ def run(args: argparse.Namespace) -> int:
         seconds = time.perf_counter() - started
     estimates = aggregator.truths_
     written = write_output(estimates.reset_index(), args.output)
+    workers_written = write_output(aggregator.workers_report(), args.workers_out)
     truth = data.truth
     if truth is not None and gold is not None:  # gold tasks are exact by construction: scored apart
         truth = truth.drop(gold.index, errors="ignore")
@@ -176,6 +189,7 @@ def run(args: argparse.Namespace) -> int:
         "converged": aggregator.converged_,
         "seconds": round(seconds, 6),
         "output": written,
+        "workers_output": workers_written,
         "warnings": notes,
     }
     if scores is not None:
@@ -193,7 +207,8 @@ def run(args: argparse.Namespace) -> int:
     if isinstance(aggregator, MIE):
         summary["removed"] = list(aggregator.removed_)  # NumPy ids become plain JSON in emit_json
     summary["objective_history"] = aggregator.objective_history_
-    emit_summary(summary, _summary_lines(summary), args.json, written)
+    on_stdout = "-" if "-" in (written, workers_written) else written  # the summary then goes to stderr
+    emit_summary(summary, _summary_lines(summary), args.json, on_stdout)
     return 0
 
 
@@ -236,6 +251,8 @@ def _summary_lines(summary: dict[str, Any]) -> list[str]:
     if "removed" in summary:
         shown = ", ".join(str(w) for w in summary["removed"][:10]) + (", ..." if len(summary["removed"]) > 10 else "")
         lines.append(f"removed     {len(summary['removed'])} worker(s): {shown or 'none'}")
+    if summary["workers_output"] not in (None, "-"):
+        lines.append(f"workers     report written to {summary['workers_output']}")
     if summary["output"] is None:
         lines.append("estimates   not saved (add -o OUT.csv to write them)")
     elif summary["output"] != "-":
