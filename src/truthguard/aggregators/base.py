@@ -23,6 +23,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from truthguard.aggregators.intervals import predict_interval
 from truthguard.aggregators.partitions import IN_PROCESS, Parts, iterate
 from truthguard.aggregators.report import workers_report
 from truthguard.core.answers import Answers
@@ -32,6 +33,7 @@ from truthguard.core.diagnostics import dominated_tasks
 from truthguard.core.gold import DEFAULT_SCREEN_FACTOR, GoldScreen, align_gold, screen_workers
 from truthguard.core.labels import align_to_labels, show
 from truthguard.core.params import Configurable, Constraint, Interval, Options
+from truthguard.core.sampling import RandomState
 from truthguard.errors import DominatedEstimateWarning, GoldScreenWarning, InputError, NumericalError
 
 __all__ = ["Aggregator", "IterativeAggregator", "Step", "require_aggregator", "resolve_worker_weights"]
@@ -80,7 +82,7 @@ class Aggregator(Configurable, ABC):
     objective_history_: list[float]
     screened_: pd.DataFrame | None
     gold_record_: GoldScreen | None
-    _fitted_answers: Answers | None
+    _fitted_answers: Answers | None = None
 
     # --------------------------------------------------------------- estimator protocol
 
@@ -139,6 +141,36 @@ class Aggregator(Configurable, ABC):
         self._fitted_answers = answers
         return self
 
+    def predict_interval(
+        self, level: float = 0.9, n_bootstrap: int = 200, random_state: RandomState = None
+    ) -> pd.DataFrame:
+        """An interval around each task's estimate of the last fit: a DataFrame indexed by task with columns
+        ``low`` and ``high``, meant to cover the truth with probability ``level``. GTM and LFC-N give their
+        posterior; every other method a seeded bootstrap of the workers' residuals (``n_bootstrap``
+        replicates of its estimate at the fitted weights); gold tasks, their known value. See
+        :mod:`truthguard.aggregators.intervals`.
+
+        Raises:
+            NotFittedError: Not fitted yet.
+            InputError: A level outside (0, 1), fewer than 2 replicates, a bad seed, or a Dask fit.
+        """
+        return predict_interval(self, self._answers_of_fit("predict_interval"), level, n_bootstrap, random_state)
+
+    def _replicate(self, answers: Answers, weights: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        """The method's estimate of ``answers`` at fixed worker ``weights`` (a bootstrap replicate): the
+        one-shot estimate, or, for classes with only a fit, a fit."""
+        try:
+            return np.asarray(self._estimate(NUMPY, Claims.from_answers(answers), weights))
+        except NotImplementedError:
+            return self.clone()._fit(answers).truths
+
+    def _answers_of_fit(self, purpose: str) -> Answers:
+        self.truths_  # noqa: B018  (NotFittedError before a fit)
+        answers = self._fitted_answers
+        if answers is None:
+            raise InputError(f"{purpose} needs the answers in this process; it is not available after a Dask fit")
+        return answers
+
     def workers_report(self) -> pd.DataFrame:
         """One row per worker of the last fit: weight, weight share, answers, mean absolute deviation from the
         estimates, gold record, and who flagged it; flagged workers first (see
@@ -149,11 +181,7 @@ class Aggregator(Configurable, ABC):
             NotFittedError: Not fitted yet.
             InputError: Fitted on a Dask cluster (the answers are not in this process).
         """
-        self.truths_  # noqa: B018  (NotFittedError before a fit)
-        answers = getattr(self, "_fitted_answers", None)
-        if answers is None:
-            raise InputError("workers_report needs the answers in this process; it is not available after a Dask fit")
-        return workers_report(self, answers)
+        return workers_report(self, self._answers_of_fit("workers_report"))
 
     def fit_predict(
         self,
@@ -380,6 +408,13 @@ class IterativeAggregator(Aggregator):
         claims = Claims.from_answers(answers)
         fit, _ = self._solve(NUMPY, claims, self._prepare(NUMPY, claims))
         return fit
+
+    def _replicate(self, answers: Answers, weights: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        """The truth step at the fitted ``weights`` (gold tasks anchored), in the answers' scale."""
+        claims = Claims.from_answers(answers)
+        prep = self._prepare(NUMPY, claims)
+        truths = self._anchored(NUMPY, claims, prep, self._truth_step(NUMPY, claims, prep, weights))
+        return np.asarray(self._output(NUMPY, claims, prep, truths))
 
     def _solve(self, be: ArrayBackend, claims: Claims, prep: Any, start: Array | None = None) -> tuple[_Fit, Array]:
         """Iterate to convergence from the initial truths, or from the estimates ``start`` (a warm start, e.g.

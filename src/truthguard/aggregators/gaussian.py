@@ -42,7 +42,8 @@ import numpy.typing as npt
 from scipy import stats
 
 from truthguard.aggregators.base import IterativeAggregator, Step
-from truthguard.core.backend import Array, ArrayBackend
+from truthguard.core.answers import Answers
+from truthguard.core.backend import NUMPY, Array, ArrayBackend
 from truthguard.core.claims import Claims
 from truthguard.core.kernels import compiled_applies
 from truthguard.core.params import BOOLEAN, Constraint, Interval, Options
@@ -295,6 +296,18 @@ class GTM(_InverseVariance):
                 "standardize=True or give priors on the answers' scale"
             )
         return self.clone().set_params(beta=beta, mu0=mu0, sigma0=sigma0)
+
+    def _posterior_sd(self, answers: Answers, weights: FloatArray) -> FloatArray:
+        r"""Per task, the posterior standard deviation of its truth given the fitted precisions ``weights``:
+        :math:`s_m / \sqrt{\lambda + \sum_{i \in N_m} w_i}` (working scale :math:`s_m`, prior precision
+        :math:`\lambda`); the intervals of :mod:`truthguard.aggregators.intervals`. Only GTM's: LFC-N's and
+        CATD's variances, fitted without a prior from residuals the worker helped shrink, are too small for
+        it (their 90 % posterior covered 69-72 % of synthetic truths; GTM's 89 %), so they bootstrap."""
+        claims = Claims.from_answers(answers)
+        local, _ = self._prepare_local(NUMPY, claims)
+        precision = np.bincount(answers.task, weights=weights[answers.worker], minlength=answers.n_tasks)
+        sd: FloatArray = np.asarray(local.scale) / np.sqrt(precision + self._prior().precision)
+        return sd
 
 
 class LFCN(_InverseVariance):

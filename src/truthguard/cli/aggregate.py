@@ -39,6 +39,7 @@ examples:
   truthguard aggregate --dataset weather --dataset-option temperature=high --method catd
   truthguard aggregate answers.parquet --method median --weights reputation.csv -o -
   truthguard aggregate answers.csv --gold gold.csv --gold-screen --workers-out workers.csv -o estimates.csv
+  truthguard aggregate --dataset emotion --method crh --intervals 0.9 --seed 0 -o estimates.csv
   truthguard aggregate answers/ --method gtm --dask local -o estimates.parquet      # a folder of Parquet files
   truthguard aggregate answers/ --method crh --scheduler tcp://10.0.0.5:8786 -o estimates.parquet
 """
@@ -49,7 +50,7 @@ def add_parser(subparsers: Any) -> None:
         "aggregate",
         help="estimate each task's value from the workers' answers",
         description="Estimate each task's value with a truth-discovery method or a robust aggregator. "
-        "Writes a table with columns task, value.",
+        "Writes a table with columns task, value (and low, high with --intervals).",
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -95,6 +96,20 @@ def add_parser(subparsers: Any) -> None:
         help="write the estimates (columns task, value) to this CSV/Parquet file, or - for stdout",
     )
     parser.add_argument(
+        "--intervals",
+        type=_level,
+        metavar="LEVEL",
+        help="add columns low, high to the estimates: an interval meant to cover the truth with probability "
+        "LEVEL (e.g. 0.9; GTM's posterior, else a bootstrap of the workers' residuals seeded by --seed)",
+    )
+    parser.add_argument(
+        "--bootstrap",
+        type=int,
+        default=200,
+        metavar="N",
+        help="replicates of the bootstrap behind --intervals (default 200)",
+    )
+    parser.add_argument(
         "--workers-out",
         metavar="FILE",
         help="write the worker report to this CSV/Parquet file: one row per worker (weight, weight share, "
@@ -124,6 +139,16 @@ def _screen_factor(text: str) -> float:
     return factor
 
 
+def _level(text: str) -> float:
+    try:
+        level = float(text)
+    except ValueError:
+        level = math.nan
+    if not 0 < level < 1:
+        raise argparse.ArgumentTypeError(f"expected a probability between 0 and 1 (e.g. 0.9), got {text!r}")
+    return level
+
+
 def _gold(args: argparse.Namespace, tasks: pd.Index) -> pd.Series | None:
     if args.gold is None:
         if args.gold_screen is not None:
@@ -147,11 +172,17 @@ def run(args: argparse.Namespace) -> int:
             from truthguard.distributed import require_supported
 
             require_supported(aggregator)  # before any answer is read
-            for flag, value in (("--gold", args.gold), ("--workers-out", args.workers_out)):
+            for flag, value in (
+                ("--gold", args.gold),
+                ("--workers-out", args.workers_out),
+                ("--intervals", args.intervals),
+            ):
                 if value is not None:
                     raise InputError(
                         f"{flag} is not supported on a Dask cluster yet; aggregate without --dask/--scheduler"
                     )
+        if args.bootstrap < 2:
+            raise InputError(f"--bootstrap must be at least 2, got {args.bootstrap}")
         if args.workers_out == "-" and (args.output == "-" or args.json):
             raise InputError("--workers-out - would share standard output with the estimates or --json; give a file")
         data: Input[Any] = load_input(args) if client is None else load_on_cluster(args, client)
@@ -167,7 +198,11 @@ def run(args: argparse.Namespace) -> int:
                 fit(aggregator, data.answers, client)
         seconds = time.perf_counter() - started
     estimates = aggregator.truths_
-    written = write_output(estimates.reset_index(), args.output)
+    table = estimates.reset_index()
+    if args.intervals is not None:
+        interval = aggregator.predict_interval(args.intervals, n_bootstrap=args.bootstrap, random_state=args.seed)
+        table = table.assign(low=interval["low"].to_numpy(), high=interval["high"].to_numpy())
+    written = write_output(table, args.output)
     workers_written = write_output(aggregator.workers_report(), args.workers_out)
     truth = data.truth
     if truth is not None and gold is not None:  # gold tasks are exact by construction: scored apart
@@ -190,6 +225,7 @@ def run(args: argparse.Namespace) -> int:
         "seconds": round(seconds, 6),
         "output": written,
         "workers_output": workers_written,
+        "intervals": args.intervals,
         "warnings": notes,
     }
     if scores is not None:
