@@ -121,11 +121,45 @@ class Aggregator(Configurable, ABC):
             NumericalError: An estimate or weight came out NaN or infinite (a bug: please report it).
         """
         self._validate_params()
-        answers = Answers.coerce(data)
+        return self._fit_all(Answers.coerce(data), gold, gold_screen, None)
+
+    def partial_fit(
+        self,
+        data: Answers | pd.DataFrame,
+        gold: pd.Series | pd.DataFrame | None = None,
+        gold_screen: bool | float = False,
+    ) -> Self:
+        """Add ``data`` to the answers of the last fit (new tasks, new workers, more answers on known tasks) and
+        fit them all, starting from the last fit's estimates: an iterative method then needs fewer iterations
+        (``n_iter_`` counts this run's) and ends at the same fixed point, within its tolerance, as a fit on all
+        the answers; other methods simply fit them all. Not fitted yet: a fit. ``gold`` and ``gold_screen``
+        apply to all the answers, as in :meth:`fit`.
+
+        Raises:
+            InputError: A (task, worker) pair of ``data`` was already answered; the last fit ran on a Dask
+                cluster (its answers are not in this process).
+        """
+        self._validate_params()
+        new = Answers.coerce(data)
+        if getattr(self, "truths_", None) is None:
+            return self._fit_all(new, gold, gold_screen, None)
+        answers = self._answers_of_fit("partial_fit").extended(new)
+        start = None
+        if isinstance(self, IterativeAggregator) and self._warm_starts:
+            # Every task starts at its truth step under the last fit's weights (a new worker: the median
+            # weight): known tasks see their new answers, new tasks start near where they will end.
+            weights = align_to_labels(self.weights_, answers.workers)
+            weights[np.isnan(weights)] = np.median(self.weights_.to_numpy())
+            start = self._start_from(answers, weights)
+        return self._fit_all(answers, gold, gold_screen, start)
+
+    def _fit_all(
+        self, answers: Answers, gold: pd.Series | pd.DataFrame | None, gold_screen: bool | float, start: Any
+    ) -> Self:
         if gold is None:
             if gold_screen is not False:
                 raise InputError("gold_screen needs gold tasks: pass gold= (a Series task -> known value)")
-            self._set_fitted(self._fit_checked(answers), answers.tasks, answers.workers)
+            self._set_fitted(self._fit_checked(answers, start), answers.tasks, answers.workers)
             self._fitted_answers = answers
             return self
         answers = answers.with_gold(align_gold(gold, answers))
@@ -133,7 +167,7 @@ class Aggregator(Configurable, ABC):
         assert known is not None
         screen = screen_workers(answers, known, _screen_factor(gold_screen))
         removing = gold_screen is not False and bool(screen.flagged.any())
-        fit = self._fit_screened(answers, screen.flagged) if removing else self._fit_checked(answers)
+        fit = self._fit_screened(answers, screen.flagged) if removing else self._fit_checked(answers, start)
         kept = replace(fit, truths=np.where(np.isnan(known), fit.truths, known))
         self._set_fitted(kept, answers.tasks, answers.workers)
         self.screened_ = screen.reasons(answers.workers).assign(removed=removing)
@@ -192,14 +226,16 @@ class Aggregator(Configurable, ABC):
         """Fit and return ``truths_``."""
         return self.fit(data, gold=gold, gold_screen=gold_screen).truths_
 
-    def _fit_checked(self, answers: Answers) -> _Fit:
-        """The fit of ``answers`` in a safe range of magnitudes, checked finite, dominated estimates warned of."""
+    def _fit_checked(self, answers: Answers, start: npt.NDArray[np.float64] | None = None) -> _Fit:
+        """The fit of ``answers`` (from the estimates ``start`` when given) in a safe range of magnitudes,
+        checked finite, dominated estimates warned of."""
         exponent = _working_exponent(answers.value)
         if exponent:
             scaled_answers = answers.with_values(np.ldexp(answers.value, -exponent))
             if answers.gold is not None:
                 scaled_answers = scaled_answers.with_gold(np.ldexp(answers.gold, -exponent))
-            scaled = self._in_units(exponent)._fit(scaled_answers)
+            scaled_start = None if start is None else np.ldexp(start, -exponent)
+            scaled = self._in_units(exponent)._fit_from(scaled_answers, scaled_start)
             self._check_finite(scaled, answers.tasks, answers.workers)
             # With every answer equal the weights are the guards' (unit-free, see overall_std): not scaled.
             units = self._weight_units() if np.ptp(answers.value) > 0 else 0
@@ -207,7 +243,7 @@ class Aggregator(Configurable, ABC):
                 weights = np.minimum(np.ldexp(scaled.weights, units * exponent), np.finfo(np.float64).max)
             fit = replace(scaled, truths=np.ldexp(scaled.truths, exponent), weights=weights)
         else:
-            fit = self._fit(answers)
+            fit = self._fit_from(answers, start)
             self._check_finite(fit, answers.tasks, answers.workers)
         if self._can_be_dominated():
             self._warn_dominated(answers.tasks[dominated_tasks(answers, fit.truths)])
@@ -299,6 +335,10 @@ class Aggregator(Configurable, ABC):
     def _estimate(self, be: ArrayBackend, claims: Claims, worker_weights: Array) -> Array:
         """One-shot estimate per task (non-iterative aggregators override this)."""
         raise NotImplementedError
+
+    def _fit_from(self, answers: Answers, start: npt.NDArray[np.float64] | None) -> _Fit:
+        """The fit, started from the estimates ``start`` where the method iterates (others ignore it)."""
+        return self._fit(answers)
 
 
 class IterativeAggregator(Aggregator):
@@ -409,12 +449,27 @@ class IterativeAggregator(Aggregator):
         fit, _ = self._solve(NUMPY, claims, self._prepare(NUMPY, claims))
         return fit
 
+    #: Whether a fit may start from other estimates (``partial_fit``) and still end where a fit from the
+    #: initial truths ends. Methods whose weights can lock onto a worker an earlier estimate favoured (LFC-N,
+    #: CATD: 1 / residual^2 without a prior) say False and start afresh.
+    _warm_starts: ClassVar[bool] = True
+
+    def _fit_from(self, answers: Answers, start: npt.NDArray[np.float64] | None) -> _Fit:
+        if start is None or not self._warm_starts:
+            return self._fit(answers)
+        claims = Claims.from_answers(answers)
+        return self._solve(NUMPY, claims, self._prepare(NUMPY, claims), start)[0]
+
     def _replicate(self, answers: Answers, weights: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
         """The truth step at the fitted ``weights`` (gold tasks anchored), in the answers' scale."""
         claims = Claims.from_answers(answers)
         prep = self._prepare(NUMPY, claims)
         truths = self._anchored(NUMPY, claims, prep, self._truth_step(NUMPY, claims, prep, weights))
         return np.asarray(self._output(NUMPY, claims, prep, truths))
+
+    def _start_from(self, answers: Answers, weights: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        """Estimates to iterate from, given worker ``weights`` (``partial_fit``): the truth step at them."""
+        return self._replicate(answers, weights)
 
     def _solve(self, be: ArrayBackend, claims: Claims, prep: Any, start: Array | None = None) -> tuple[_Fit, Array]:
         """Iterate to convergence from the initial truths, or from the estimates ``start`` (a warm start, e.g.

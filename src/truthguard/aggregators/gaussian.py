@@ -347,6 +347,9 @@ class LFCN(_InverseVariance):
         True
     """
 
+    # Started from another fit's estimates, measured on Emotion with 15 % more answers, LFC-N ended 35.8 away
+    # from its fit on all answers: its weights had locked onto a worker. partial_fit starts afresh.
+    _warm_starts = False
     name = "lfc-n"
     summary = "LFC-N (Raykar et al. 2010, continuous): maximum-likelihood inverse-variance weights"
 
@@ -395,6 +398,9 @@ class CATD(_InverseVariance):
         True
     """
 
+    # Started from another fit's estimates, measured on Emotion with 15 % more answers, CATD ended 36.8 away
+    # from its fit on all answers: its weights had locked onto a worker. partial_fit starts afresh.
+    _warm_starts = False
     name = "catd"
     summary = "CATD (Li et al. VLDB 2014): chi-square confidence-aware inverse-variance weights"
     _parameter_constraints: ClassVar[dict[str, list[Constraint]]] = {

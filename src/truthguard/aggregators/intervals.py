@@ -84,8 +84,16 @@ def _bootstrap_sd(
     m2 = np.zeros(answers.n_tasks)
     with progress(n, "bootstrap", unit="replicate") as bar:
         for b in range(n):
-            drawn = first + (rng.random(answers.n_answers) * span).astype(np.int64)
-            replicate = model._replicate(answers.with_values(centre + residuals[drawn]), weights)
+            # In place, so that a replicate holds three per-answer arrays: draws, positions, values.
+            draws = rng.random(answers.n_answers)
+            draws *= span
+            drawn = draws.astype(np.int64)
+            del draws
+            drawn += first
+            values = residuals[drawn]
+            del drawn
+            values += centre
+            replicate = model._replicate(answers.with_values(values), weights)
             delta = replicate - mean  # Welford's update, one replicate at a time
             mean += delta / (b + 1)
             m2 += delta * (replicate - mean)

@@ -17,7 +17,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from truthguard.core.labels import show
+from truthguard.core.labels import merged_codes, show
 from truthguard.errors import InputError
 
 __all__ = ["DUPLICATE_POLICIES", "Answers", "DuplicatePolicy", "value_column"]
@@ -125,6 +125,34 @@ class Answers:
         if np.isinf(gold).any():
             raise InputError("known values of gold tasks must be finite")
         return Answers(self.tasks, self.workers, self.task, self.worker, self.value, gold)
+
+    def extended(self, other: Answers) -> Answers:
+        """These answers and ``other``'s together, coded as :meth:`from_frame` codes them (labels sorted when
+        they can be): the same object as reading all the answers at once. Gold is not carried over.
+
+        Raises:
+            InputError: A (task, worker) pair answered in both.
+        """
+        tasks, task_codes, task_old = _merged_sorted(self.tasks, other.tasks)
+        workers, worker_codes, worker_old = _merged_sorted(self.workers, other.workers)
+        task, worker = task_codes[other.task], worker_codes[other.worker]
+        mine_task, mine_worker = task_old[self.task], worker_old[self.worker]
+        width = np.int64(len(workers))
+        again = np.isin(task * width + worker, mine_task * width + mine_worker)
+        if again.any():
+            first = int(np.flatnonzero(again)[0])
+            raise InputError(
+                f"the new answers repeat {int(again.sum())} (task, worker) pair(s) already answered, e.g. task "
+                f"{show(tasks[task[first]])}, worker {show(workers[worker[first]])}; new answers add to the old, "
+                "they do not replace them: leave the repeats out"
+            )
+        return Answers.from_codes(
+            tasks,
+            workers,
+            np.concatenate((mine_task, task)),
+            np.concatenate((mine_worker, worker)),
+            np.concatenate((self.value, other.value)),
+        )
 
     def select(self, keep: BoolArray) -> Answers:
         """The answers where ``keep`` is true, with tasks and workers left without answers dropped.
@@ -335,6 +363,19 @@ def _factorize(column: pd.Series) -> tuple[IntArray, pd.Index]:
     except TypeError:  # labels of mixed, unorderable types: keep first-appearance order
         codes, labels = pd.factorize(column, sort=False)
     return codes.astype(np.int64, copy=False), pd.Index(labels, name=None)
+
+
+def _merged_sorted(existing: pd.Index, new: pd.Index) -> tuple[pd.Index, IntArray, IntArray]:
+    """The union of two label indexes, sorted when it can be (as :func:`_factorize` sorts), with the new
+    code of each label of ``new`` and of ``existing``."""
+    union, new_codes = merged_codes(existing, new)
+    try:
+        order = np.argsort(union.to_numpy(), kind="stable")
+    except TypeError:  # unorderable labels: first-appearance order, as _factorize keeps them
+        return union, new_codes, np.arange(len(existing), dtype=np.int64)
+    rank = np.empty(len(union), dtype=np.int64)
+    rank[order] = np.arange(len(union))
+    return union.take(order), rank[new_codes], rank[: len(existing)]
 
 
 def _recode(codes: IntArray, n_codes: int) -> tuple[IntArray, IntArray]:

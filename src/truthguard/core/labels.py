@@ -26,6 +26,16 @@ def _comparable(index: pd.Index, labels: pd.Index) -> tuple[pd.Index, pd.Index]:
     return index.astype(str), labels.astype(str)
 
 
+def merged_codes(existing: pd.Index, new: pd.Index) -> tuple[pd.Index, npt.NDArray[np.int64]]:
+    """``existing`` followed by the ids of ``new`` it lacks, and where each id of ``new`` sits in that union
+    (ids compared as text when their types differ, as elsewhere)."""
+    left, right = _comparable(new, existing)
+    position = right.get_indexer(left).astype(np.int64)
+    fresh = position < 0
+    position[fresh] = len(existing) + np.arange(int(fresh.sum()))
+    return existing.append(new[fresh]), position
+
+
 def unknown_labels(index: pd.Index, labels: pd.Index) -> pd.Index:
     """The entries of ``index`` that are not among ``labels``."""
     left, right = _comparable(index, labels)

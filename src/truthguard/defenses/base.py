@@ -73,6 +73,10 @@ class FixedPointDefense(Defense, IterativeAggregator):
     def max_iter(self) -> int:  # type: ignore[override]
         return int(self.base.max_iter)
 
+    @property
+    def _warm_starts(self) -> bool:  # type: ignore[override]
+        return bool(self.base._warm_starts)
+
     def _fit(self, answers: Answers) -> _Fit:
         claims = Claims.from_answers(answers)
         return self._solve(NUMPY, claims, self._prepare(NUMPY, claims))[0]
@@ -105,6 +109,9 @@ class FixedPointDefense(Defense, IterativeAggregator):
 
     def _to_working(self, be: ArrayBackend, claims: Claims, prep: Prepared, estimate: Array) -> Array:
         return self.base._to_working(be, claims, prep.base, estimate)
+
+    def _start_from(self, answers: Answers, weights: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        return self.base._start_from(answers, weights)  # the base iterates: it starts from its own estimates
 
     def _output(self, be: ArrayBackend, claims: Claims, prep: Prepared, truths: Array) -> Array:
         # The weights the base method gives at these truths: at its fixed point, the weights it ends with.

@@ -1,0 +1,99 @@
+"""Uncertainty intervals (issue #11): how often a 90 % interval covers the truth, and what intervals cost at
+10^7 answers beside a plain fit.
+
+    python benchmarks/bench_intervals.py                 # both parts, about 5 minutes
+    python benchmarks/bench_intervals.py --skip-large    # the coverage table only
+
+Coverage: synthetic data (2,000 tasks, 50 workers, about 10 answers per task, noise sd 1-20; truths known),
+Emotion and Weather (ground truth from their authors), for a 90 % interval of each method with 200 bootstrap
+replicates (seed 0; GTM: its posterior). Cost: the suite's 10^7 answers (1M tasks x 10, 100k workers), each
+row in its own process: the fit, then ``predict_interval``, time and peak memory of each.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import sys
+import time
+import warnings
+from typing import Any
+
+import numpy as np
+
+from suite import _data, _peak_bytes, _reset_peak  # the suite's data and memory counters
+
+METHODS = ("mean", "median", "crh", "gtm", "catd", "lfc-n", "mwa")
+
+
+def _model(name: str) -> Any:
+    from truthguard.aggregators import CRH, make_aggregator
+    from truthguard.defenses import make_defense
+
+    return make_defense("mwa", CRH()) if name == "mwa" else make_aggregator(name)
+
+
+def _coverage(answers: Any, truth: Any, name: str) -> tuple[float, float]:
+    model = _model(name).fit(answers)
+    interval = model.predict_interval(0.9, n_bootstrap=200, random_state=0)
+    known = truth.index.intersection(interval.index)
+    low, high, value = interval.loc[known, "low"], interval.loc[known, "high"], truth.loc[known]
+    return float(((value >= low) & (value <= high)).mean()), float(np.median(high - low))
+
+
+def _cost_row(name: str, n_bootstrap: int) -> dict[str, Any]:
+    warnings.simplefilter("ignore")
+    frame, answers = _data(10**7)
+    del frame
+    model = _model(name)
+    base = _reset_peak()
+    started = time.perf_counter()
+    model.fit(answers)
+    fit_seconds, fit_peak = time.perf_counter() - started, _peak_bytes() - base
+    _reset_peak()
+    started = time.perf_counter()
+    model.predict_interval(0.9, n_bootstrap=n_bootstrap, random_state=0)
+    return {"fit_seconds": fit_seconds, "fit_peak": fit_peak, "interval_seconds": time.perf_counter() - started,
+            "interval_peak": _peak_bytes() - base, "answers": answers.n_answers}  # fmt: skip
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--skip-large", action="store_true", help="only the coverage table")
+    parser.add_argument("--bootstrap", type=int, default=200, help="replicates at 10^7 answers (default 200)")
+    args = parser.parse_args()
+    warnings.simplefilter("ignore")
+    from truthguard import datasets
+
+    sets = {
+        "synthetic": datasets.make_synthetic(n_tasks=2000, n_workers=50, density=0.2, seed=3),
+        "Emotion": datasets.load("emotion"),
+        "Weather": datasets.load("weather"),
+    }
+    print("Coverage of 90 % intervals (median width in brackets):")
+    print("| method | " + " | ".join(sets) + " |")
+    print("|---|" + "---|" * len(sets))
+    for name in METHODS:
+        cells = []
+        for data in sets.values():
+            covered, width = _coverage(data.answers, data.truth, name)
+            cells.append(f"{covered:.1%} ({width:.3g})")
+        print(f"| {name} | " + " | ".join(cells) + " |", flush=True)
+    if args.skip_large:
+        return 0
+    print(f"\nAt 10^7 answers ({args.bootstrap} replicates; peak memory above the answers' own, in processes of "
+          "their own):")  # fmt: skip
+    print("| method | fit | fit peak | predict_interval | its peak |")
+    print("|---|---|---|---|---|")
+    context = multiprocessing.get_context("spawn")
+    for name in ("crh", "gtm"):
+        with context.Pool(1, maxtasksperchild=1) as pool:
+            row = pool.apply(_cost_row, (name, args.bootstrap))
+        mib = 2**20
+        print(f"| {name} | {row['fit_seconds']:.2f} s | {row['fit_peak'] / mib:.0f} MiB | "
+              f"{row['interval_seconds']:.1f} s | {row['interval_peak'] / mib:.0f} MiB |", flush=True)  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
