@@ -14,6 +14,7 @@ The math lives in backend-generic methods (``_prepare``, ``_initial_truths``, ``
 from __future__ import annotations
 
 import math
+import os
 import warnings
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, replace
@@ -26,6 +27,7 @@ import pandas as pd
 from truthguard.aggregators.intervals import predict_interval
 from truthguard.aggregators.partitions import IN_PROCESS, Parts, iterate
 from truthguard.aggregators.report import workers_report
+from truthguard.aggregators.state import load_state, save_state
 from truthguard.core.answers import Answers
 from truthguard.core.backend import NUMPY, Array, ArrayBackend
 from truthguard.core.claims import Claims
@@ -197,6 +199,23 @@ class Aggregator(Configurable, ABC):
             return np.asarray(self._estimate(NUMPY, Claims.from_answers(answers), weights))
         except NotImplementedError:
             return self.clone()._fit(answers).truths
+
+    def save_state(self, path: str | os.PathLike[str]) -> None:
+        """Write the last fit's state (its answers, estimates and weights) to ``path``, to continue it later
+        with :meth:`load_state` and :meth:`partial_fit` (format: :mod:`truthguard.aggregators.state`)."""
+        save_state(self, path)
+
+    def load_state(self, path: str | os.PathLike[str]) -> Self:
+        """Restore the fit saved at ``path`` by this estimator (same class and hyper-parameters), as if it had
+        just been fitted: :meth:`partial_fit` then continues it."""
+        self._validate_params()
+        load_state(self, path)
+        return self
+
+    def _restore(self, answers: Answers, truths: pd.Series, weights: pd.Series, n_iter: int) -> None:
+        fit = _Fit(truths.to_numpy(dtype=np.float64), weights.to_numpy(dtype=np.float64), n_iter, True, [])
+        self._set_fitted(fit, answers.tasks, answers.workers)
+        self._fitted_answers = answers
 
     def _answers_of_fit(self, purpose: str) -> Answers:
         self.truths_  # noqa: B018  (NotFittedError before a fit)

@@ -40,6 +40,8 @@ examples:
   truthguard aggregate answers.parquet --method median --weights reputation.csv -o -
   truthguard aggregate answers.csv --gold gold.csv --gold-screen --workers-out workers.csv -o estimates.csv
   truthguard aggregate --dataset emotion --method crh --intervals 0.9 --seed 0 -o estimates.csv
+  truthguard aggregate monday.csv --method gtm --save-state gtm.state
+  truthguard aggregate tuesday.csv --method gtm --warm-start gtm.state --save-state gtm.state -o estimates.csv
   truthguard aggregate answers/ --method gtm --dask local -o estimates.parquet      # a folder of Parquet files
   truthguard aggregate answers/ --method crh --scheduler tcp://10.0.0.5:8786 -o estimates.parquet
 """
@@ -110,6 +112,18 @@ def add_parser(subparsers: Any) -> None:
         help="replicates of the bootstrap behind --intervals (default 200)",
     )
     parser.add_argument(
+        "--warm-start",
+        metavar="STATE",
+        help="continue the fit saved in STATE (by --save-state, same method and parameters): ANSWERS are added "
+        "to its answers and the fit starts from its estimates",
+    )
+    parser.add_argument(
+        "--save-state",
+        metavar="FILE",
+        help="save the fit's state (answers, estimates, weights; a versioned ZIP of Parquet tables) to continue "
+        "it later with --warm-start",
+    )
+    parser.add_argument(
         "--workers-out",
         metavar="FILE",
         help="write the worker report to this CSV/Parquet file: one row per worker (weight, weight share, "
@@ -176,6 +190,8 @@ def run(args: argparse.Namespace) -> int:
                 ("--gold", args.gold),
                 ("--workers-out", args.workers_out),
                 ("--intervals", args.intervals),
+                ("--warm-start", args.warm_start),
+                ("--save-state", args.save_state),
             ):
                 if value is not None:
                     raise InputError(
@@ -185,13 +201,17 @@ def run(args: argparse.Namespace) -> int:
             raise InputError(f"--bootstrap must be at least 2, got {args.bootstrap}")
         if args.workers_out == "-" and (args.output == "-" or args.json):
             raise InputError("--workers-out - would share standard output with the estimates or --json; give a file")
+        previous = None
+        if args.warm_start is not None:
+            previous = aggregator.load_state(args.warm_start)._answers_of_fit("--warm-start").n_answers
         data: Input[Any] = load_input(args) if client is None else load_on_cluster(args, client)
         gold = _gold(args, data.answers.tasks) if isinstance(data.answers, Answers) else None
         started = time.perf_counter()
         with recorded_warnings() as notes:
             if isinstance(data.answers, Answers):
                 screen = False if args.gold_screen is None else args.gold_screen
-                aggregator.fit(data.answers, gold=gold, gold_screen=screen)
+                update = aggregator.fit if previous is None else aggregator.partial_fit
+                update(data.answers, gold=gold, gold_screen=screen)
             else:
                 from truthguard.distributed import fit  # an optional extra
 
@@ -204,6 +224,8 @@ def run(args: argparse.Namespace) -> int:
         table = table.assign(low=interval["low"].to_numpy(), high=interval["high"].to_numpy())
     written = write_output(table, args.output)
     workers_written = write_output(aggregator.workers_report(), args.workers_out)
+    if args.save_state is not None:
+        aggregator.save_state(args.save_state)
     truth = data.truth
     if truth is not None and gold is not None:  # gold tasks are exact by construction: scored apart
         truth = truth.drop(gold.index, errors="ignore")
@@ -225,6 +247,9 @@ def run(args: argparse.Namespace) -> int:
         "seconds": round(seconds, 6),
         "output": written,
         "workers_output": workers_written,
+        "warm_start": args.warm_start,
+        "previous_answers": previous,
+        "state_output": args.save_state,
         "intervals": args.intervals,
         "warnings": notes,
     }
@@ -287,6 +312,13 @@ def _summary_lines(summary: dict[str, Any]) -> list[str]:
     if "removed" in summary:
         shown = ", ".join(str(w) for w in summary["removed"][:10]) + (", ..." if len(summary["removed"]) > 10 else "")
         lines.append(f"removed     {len(summary['removed'])} worker(s): {shown or 'none'}")
+    if summary["warm_start"] is not None:
+        lines.append(
+            f"continued   from {summary['warm_start']}: {summary['previous_answers']:,} answers before, "
+            f"{summary['n_answers']:,} added"
+        )
+    if summary["state_output"] is not None:
+        lines.append(f"state       saved to {summary['state_output']} (continue with --warm-start)")
     if summary["workers_output"] not in (None, "-"):
         lines.append(f"workers     report written to {summary['workers_output']}")
     if summary["output"] is None:
