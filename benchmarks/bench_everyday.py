@@ -1,13 +1,14 @@
-"""Uncertainty intervals (issue #11): how often a 90 % interval covers the truth, and what intervals cost at
-10^7 answers beside a plain fit.
+"""What platforms ask for every day (issue #11): how often a 90 % interval covers the truth, and what
+intervals and incremental updates cost at 10^7 answers beside a plain fit.
 
-    python benchmarks/bench_intervals.py                 # both parts, about 5 minutes
-    python benchmarks/bench_intervals.py --skip-large    # the coverage table only
+    python benchmarks/bench_everyday.py                 # both parts, about 10 minutes
+    python benchmarks/bench_everyday.py --skip-large    # the coverage table only
 
 Coverage: synthetic data (2,000 tasks, 50 workers, about 10 answers per task, noise sd 1-20; truths known),
 Emotion and Weather (ground truth from their authors), for a 90 % interval of each method with 200 bootstrap
 replicates (seed 0; GTM: its posterior). Cost: the suite's 10^7 answers (1M tasks x 10, 100k workers), each
-row in its own process: the fit, then ``predict_interval``, time and peak memory of each.
+row in its own process: a fit, ``predict_interval`` after it, and ``partial_fit`` adding the last 10 % of
+the tasks (10^6 answers) to a fit of the first 90 %: time, peak memory above the answers' own, iterations.
 """
 
 from __future__ import annotations
@@ -57,6 +58,22 @@ def _cost_row(name: str, n_bootstrap: int) -> dict[str, Any]:
             "interval_peak": _peak_bytes() - base, "answers": answers.n_answers}  # fmt: skip
 
 
+def _update_row(name: str) -> dict[str, Any]:
+    warnings.simplefilter("ignore")
+    frame, answers = _data(10**7)
+    late = frame["task"] >= frame["task"].max() * 0.9
+    old, new = frame[~late], frame[late]
+    del frame
+    full = _model(name).fit(answers)
+    model = _model(name).fit(old)
+    base = _reset_peak()
+    started = time.perf_counter()
+    model.partial_fit(new)
+    return {"seconds": time.perf_counter() - started, "peak": _peak_bytes() - base, "n_iter": model.n_iter_,
+            "full_n_iter": full.n_iter_, "new_answers": len(new),
+            "difference": float((model.truths_ - full.truths_.loc[model.truths_.index]).abs().max())}  # fmt: skip
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--skip-large", action="store_true", help="only the coverage table")
@@ -86,12 +103,21 @@ def main() -> int:
     print("| method | fit | fit peak | predict_interval | its peak |")
     print("|---|---|---|---|---|")
     context = multiprocessing.get_context("spawn")
+    mib = 2**20
+    updates = {}
     for name in ("crh", "gtm"):
         with context.Pool(1, maxtasksperchild=1) as pool:
             row = pool.apply(_cost_row, (name, args.bootstrap))
-        mib = 2**20
+        with context.Pool(1, maxtasksperchild=1) as pool:
+            updates[name] = pool.apply(_update_row, (name,))
         print(f"| {name} | {row['fit_seconds']:.2f} s | {row['fit_peak'] / mib:.0f} MiB | "
               f"{row['interval_seconds']:.1f} s | {row['interval_peak'] / mib:.0f} MiB |", flush=True)  # fmt: skip
+    print("\npartial_fit adding the last 10 % of the tasks (10^6 answers) to a fit of the first 90 %:")
+    print("| method | partial_fit | its peak | iterations (a fit on all) | largest difference from that fit |")
+    print("|---|---|---|---|---|")
+    for name, row in updates.items():
+        print(f"| {name} | {row['seconds']:.2f} s | {row['peak'] / mib:.0f} MiB | {row['n_iter']} "
+              f"({row['full_n_iter']}) | {row['difference']:.1e} |")  # fmt: skip
     return 0
 
 
