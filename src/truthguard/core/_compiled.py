@@ -104,25 +104,26 @@ def weighted_means_and_scaled_square_sums(
     return sums
 
 
-@numba.njit(cache=True)
-def around_estimates(values: Any, starts: Any, estimates: Any) -> tuple[Any, Any, Any]:
+@numba.njit(cache=True, nogil=True)
+def around_estimates(
+    values: Any, starts: Any, estimates: Any, first: int, end: int, above: Any, below: Any, deviation: Any
+) -> None:
     """Per task, its answers above its estimate, those below, and the sum of their absolute deviations."""
-    n_tasks = starts.shape[0] - 1
-    above = np.zeros(n_tasks, dtype=np.int64)
-    below = np.zeros(n_tasks, dtype=np.int64)
-    deviation = np.zeros(n_tasks)
-    for m in range(n_tasks):
+    for m in range(first, end):
         estimate = estimates[m]
+        over = 0
+        under = 0
         total = 0.0
         for k in range(starts[m], starts[m + 1]):
             value = values[k]
             if value > estimate:
-                above[m] += 1
+                over += 1
             elif value < estimate:
-                below[m] += 1
+                under += 1
             total += abs(value - estimate)
+        above[m] = over
+        below[m] = under
         deviation[m] = total
-    return above, below, deviation
 
 
 #: Up to this many answers a task's values are sorted by insertion (a crowd task has a handful).

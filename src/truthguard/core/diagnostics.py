@@ -29,7 +29,7 @@ import numpy.typing as npt
 
 from truthguard.core.answers import Answers
 from truthguard.core.backend import NUMPY
-from truthguard.core.kernels import compiled_applies, kernels, task_starts
+from truthguard.core.kernels import compiled_applies, in_lanes, kernels, lanes, task_starts
 
 __all__ = ["dominated_tasks"]
 
@@ -59,7 +59,12 @@ def dominated_tasks(answers: Answers, estimates: npt.ArrayLike, factor: float = 
     counts = answers.task_counts()
     starts = np.cumsum(counts) - counts  # answers are sorted by task: each task is one contiguous segment
     if compiled_applies(NUMPY, answers.value):  # one compiled pass instead of five over per-answer temporaries
-        above, below, total = kernels().around_estimates(answers.value, task_starts(counts), estimate)
+        starts_of = task_starts(counts)
+        above, below = np.empty(answers.n_tasks, dtype=np.int64), np.empty(answers.n_tasks, dtype=np.int64)
+        total = np.empty(answers.n_tasks)
+        compiled = kernels().around_estimates
+        in_lanes(lambda first, end: compiled(answers.value, starts_of, estimate, first, end, above, below, total),
+                 lanes(starts_of))  # fmt: skip
     else:
         per_answer = np.repeat(estimate, counts)
         above = np.add.reduceat((answers.value > per_answer).view(np.uint8), starts, dtype=np.int64)
