@@ -223,7 +223,7 @@ def run(args: argparse.Namespace) -> int:
         interval = aggregator.predict_interval(args.intervals, n_bootstrap=args.bootstrap, random_state=args.seed)
         table = table.assign(low=interval["low"].to_numpy(), high=interval["high"].to_numpy())
     written = write_output(table, args.output)
-    workers_written = write_output(aggregator.workers_report(), args.workers_out)
+    workers_written = None if args.workers_out is None else write_output(aggregator.workers_report(), args.workers_out)
     if args.save_state is not None:
         aggregator.save_state(args.save_state)
     truth = data.truth
