@@ -72,28 +72,29 @@ def _bootstrap_sd(
     model: Any, answers: Answers, estimate: FloatArray, weights: FloatArray, n: int, rng: np.random.Generator
 ) -> FloatArray:
     """Per task, the standard deviation of ``n`` replicate estimates from the workers' resampled residuals."""
-    per_answer = weights[answers.worker]
-    others = segment_weighted_mean_without(NUMPY, answers.value, per_answer, answers.task, answers.n_tasks, estimate)
-    by_worker = np.argsort(answers.worker, kind="stable")
-    residuals = (answers.value - others)[by_worker]  # grouped by worker
+    others = segment_weighted_mean_without(
+        NUMPY, answers.value, weights[answers.worker], answers.task, answers.n_tasks, estimate
+    )
+    residuals = answers.value - others
+    del others
+    residuals = residuals[np.argsort(answers.worker, kind="stable")]  # grouped by worker
     counts = answers.worker_counts()
-    first = (np.cumsum(counts) - counts)[answers.worker]  # where each answer's worker's residuals start
-    span = counts[answers.worker]
-    centre = estimate[answers.task]
+    starts = np.cumsum(counts) - counts
     mean = np.zeros(answers.n_tasks)
     m2 = np.zeros(answers.n_tasks)
     with progress(n, "bootstrap", unit="replicate") as bar:
         for b in range(n):
-            # In place, so that a replicate holds three per-answer arrays: draws, positions, values.
+            # In place, one per-answer array at a time beside the residuals: draws, positions, values.
             draws = rng.random(answers.n_answers)
-            draws *= span
+            draws *= counts[answers.worker]
             drawn = draws.astype(np.int64)
             del draws
-            drawn += first
+            drawn += starts[answers.worker]  # a residual of the answer's own worker
             values = residuals[drawn]
             del drawn
-            values += centre
+            values += estimate[answers.task]
             replicate = model._replicate(answers.with_values(values), weights)
+            del values
             delta = replicate - mean  # Welford's update, one replicate at a time
             mean += delta / (b + 1)
             m2 += delta * (replicate - mean)

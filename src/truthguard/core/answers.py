@@ -138,7 +138,10 @@ class Answers:
         task, worker = task_codes[other.task], worker_codes[other.worker]
         mine_task, mine_worker = task_old[self.task], worker_old[self.worker]
         width = np.int64(len(workers))
-        again = np.isin(task * width + worker, mine_task * width + mine_worker)
+        # The old pairs stay sorted: the codes were sorted by (task, worker) and the re-coding keeps order.
+        mine, theirs = mine_task * width + mine_worker, task * width + worker
+        place = np.minimum(np.searchsorted(mine, theirs), len(mine) - 1)
+        again = mine[place] == theirs
         if again.any():
             first = int(np.flatnonzero(again)[0])
             raise InputError(
