@@ -9,18 +9,14 @@ import pandas as pd
 import pytest
 
 from cli_helpers import assert_input_error, make_runner
+from test_gold import _small
 from truthguard.aggregators import CRH, Median
 from truthguard.attacks import MaximumAttack, ThreatModel
 from truthguard.datasets import make_synthetic
 from truthguard.defenses import MIE
 from truthguard.errors import NotFittedError
 
-ROWS = [
-    ("a", "w1", 11.0), ("a", "w2", 9.0), ("a", "w3", 10.0), ("a", "w4", 12.0), ("a", "w5", 40.0),
-    ("b", "w1", 20.0), ("b", "w2", 22.0), ("b", "w3", 19.0), ("b", "w5", 80.0),
-    ("c", "w1", 5.0), ("c", "w2", 6.0), ("c", "w4", 5.5), ("c", "w5", 90.0),
-    ("d", "w3", 7.0), ("d", "w4", 8.0),
-]  # fmt: skip
+ROWS = list(_small().to_frame().itertuples(index=False, name=None))  # test_gold's five workers, four tasks
 
 
 def test_the_report_has_a_row_per_worker_flagged_first() -> None:
