@@ -32,7 +32,7 @@ from truthguard.core.answers import Answers
 from truthguard.core.backend import NUMPY, Array, ArrayBackend
 from truthguard.core.claims import Claims
 from truthguard.core.diagnostics import dominated_tasks
-from truthguard.core.gold import DEFAULT_SCREEN_FACTOR, GoldScreen, align_gold, screen_workers
+from truthguard.core.gold import GoldScreen, align_gold, screen_factor, screen_workers
 from truthguard.core.labels import align_to_labels, show
 from truthguard.core.params import Configurable, Constraint, Interval, Options
 from truthguard.core.sampling import RandomState
@@ -158,22 +158,23 @@ class Aggregator(Configurable, ABC):
     def _fit_all(
         self, answers: Answers, gold: pd.Series | pd.DataFrame | None, gold_screen: bool | float, start: Any
     ) -> Self:
+        screen = None
         if gold is None:
             if gold_screen is not False:
                 raise InputError("gold_screen needs gold tasks: pass gold= (a Series task -> known value)")
-            self._set_fitted(self._fit_checked(answers, start), answers.tasks, answers.workers)
-            self._fitted_answers = answers
-            return self
-        answers = answers.with_gold(align_gold(gold, answers))
-        known = answers.gold
-        assert known is not None
-        screen = screen_workers(answers, known, _screen_factor(gold_screen))
-        removing = gold_screen is not False and bool(screen.flagged.any())
-        fit = self._fit_screened(answers, screen.flagged) if removing else self._fit_checked(answers, start)
-        kept = replace(fit, truths=np.where(np.isnan(known), fit.truths, known))
-        self._set_fitted(kept, answers.tasks, answers.workers)
-        self.screened_ = screen.reasons(answers.workers).assign(removed=removing)
-        self.gold_record_ = screen
+            fit = self._fit_checked(answers, start)
+        else:
+            answers = answers.with_gold(align_gold(gold, answers))
+            known = answers.gold
+            assert known is not None
+            screen = screen_workers(answers, known, screen_factor(gold_screen))
+            removing = gold_screen is not False and bool(screen.flagged.any())
+            fit = self._fit_screened(answers, screen.flagged, start) if removing else self._fit_checked(answers, start)
+            fit = replace(fit, truths=np.where(np.isnan(known), fit.truths, known))
+        self._set_fitted(fit, answers.tasks, answers.workers)
+        if screen is not None:
+            self.screened_ = screen.reasons(answers.workers).assign(removed=gold_screen is not False)
+            self.gold_record_ = screen
         self._fitted_answers = answers
         return self
 
@@ -181,7 +182,7 @@ class Aggregator(Configurable, ABC):
         self, level: float = 0.9, n_bootstrap: int = 200, random_state: RandomState = None
     ) -> pd.DataFrame:
         """An interval around each task's estimate of the last fit: a DataFrame indexed by task with columns
-        ``low`` and ``high``, meant to cover the truth with probability ``level``. GTM and LFC-N give their
+        ``low`` and ``high``, meant to cover the truth with probability ``level``. GTM gives its
         posterior; every other method a seeded bootstrap of the workers' residuals (``n_bootstrap``
         replicates of its estimate at the fitted weights); gold tasks, their known value. See
         :mod:`truthguard.aggregators.intervals`.
@@ -268,13 +269,14 @@ class Aggregator(Configurable, ABC):
             self._warn_dominated(answers.tasks[dominated_tasks(answers, fit.truths)])
         return fit
 
-    def _fit_screened(self, answers: Answers, flagged: npt.NDArray[np.bool_]) -> _Fit:
+    def _fit_screened(self, answers: Answers, flagged: npt.NDArray[np.bool_], start: Any) -> _Fit:
         """The fit without the answers of the ``flagged`` workers (weight 0), over every task: a task left
         without answers takes the estimate of the fit on every answer (warned of)."""
         kept = answers.select(~flagged[answers.worker])
-        fit = self._fit_checked(kept)
+        place = answers.tasks.get_indexer(kept.tasks)
+        fit = self._fit_checked(kept, None if start is None else start[place])
         truths = np.full(answers.n_tasks, np.nan)
-        truths[answers.tasks.get_indexer(kept.tasks)] = fit.truths
+        truths[place] = fit.truths
         weights = np.zeros(answers.n_workers)
         weights[answers.workers.get_indexer(kept.workers)] = fit.weights
         assert answers.gold is not None
@@ -506,19 +508,6 @@ def _parts(start: Array | None) -> Parts | None:
 
 #: Answers whose largest magnitude has a binary exponent beyond this are rescaled before the arithmetic.
 _SAFE_EXPONENT = 256
-
-
-def _screen_factor(gold_screen: bool | float) -> float:
-    """The gold screen's factor from ``gold_screen`` (True or False: the default; else the number itself)."""
-    if isinstance(gold_screen, bool | np.bool_):
-        return DEFAULT_SCREEN_FACTOR
-    try:
-        factor = float(gold_screen)
-    except (TypeError, ValueError):
-        raise InputError(f"gold_screen must be True, False or a factor > 0; got {gold_screen!r}") from None
-    if not (math.isfinite(factor) and factor > 0):
-        raise InputError(f"gold_screen must be True, False or a factor > 0; got {gold_screen!r}")
-    return factor
 
 
 def _working_exponent(values: np.ndarray[Any, Any]) -> int:

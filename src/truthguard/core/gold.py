@@ -16,6 +16,7 @@ must then look honest everywhere it might be tested.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,7 +28,7 @@ from truthguard.core.io import task_values_from_frame
 from truthguard.core.labels import align_to_labels, show, unknown_labels
 from truthguard.errors import InputError
 
-__all__ = ["DEFAULT_SCREEN_FACTOR", "GoldScreen", "align_gold", "screen_workers"]
+__all__ = ["DEFAULT_SCREEN_FACTOR", "GoldScreen", "align_gold", "screen_factor", "screen_workers"]
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -65,6 +66,24 @@ def align_gold(gold: pd.Series | pd.DataFrame, answers: Answers) -> FloatArray:
             "remove them or check that the task ids match the answers"
         )
     return align_to_labels(series, answers.tasks)
+
+
+def screen_factor(gold_screen: bool | float) -> float:
+    """The screen's factor from a ``gold_screen`` option: True or False give :data:`DEFAULT_SCREEN_FACTOR`
+    (False: flag only), a number > 0 is the factor itself.
+
+    Raises:
+        InputError: Anything else.
+    """
+    if isinstance(gold_screen, bool | np.bool_):
+        return DEFAULT_SCREEN_FACTOR
+    try:
+        factor = float(gold_screen)
+    except (TypeError, ValueError):
+        factor = math.nan
+    if not (math.isfinite(factor) and factor > 0):
+        raise InputError(f"gold_screen must be True, False or a factor > 0; got {gold_screen!r}")
+    return factor
 
 
 @dataclass(frozen=True)
@@ -108,8 +127,7 @@ def screen_workers(answers: Answers, known: FloatArray, factor: float = DEFAULT_
         known: Per task code, the known value or NaN (:func:`align_gold`).
         factor: How many times the median worker's error flags a worker.
     """
-    if not factor > 0:
-        raise InputError(f"the gold screen's factor must be > 0, got {factor!r}")
+    factor = screen_factor(factor)
     is_gold = ~np.isnan(known)
     on_gold = is_gold[answers.task]
     error = np.abs(answers.value[on_gold] - known[answers.task[on_gold]])
