@@ -9,20 +9,7 @@ import pandas as pd
 
 from truthguard.core.answers import Answers
 
-__all__ = ["REPORT_COLUMNS", "workers_report"]
-
-#: The report's columns, in order (``gold_answers`` and ``gold_error`` only when gold tasks were given).
-REPORT_COLUMNS = (
-    "worker",
-    "weight",
-    "weight_share",
-    "answers",
-    "mean_abs_deviation",
-    "gold_answers",
-    "gold_error",
-    "flagged",
-    "flagged_by",
-)
+__all__ = ["workers_report"]
 
 
 def workers_report(model: Any, answers: Answers) -> pd.DataFrame:
