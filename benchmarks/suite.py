@@ -268,13 +268,13 @@ def _run_row(spec: tuple[Any, ...], cores: set[int] | None, repeats: int) -> dic
 # ------------------------------------------------------------------------------------------------ the table
 
 
-def _specs(sizes: list[int], skip: set[str]) -> list[tuple[Any, ...]]:
+def _specs(sizes: list[int], skip: set[str], methods: list[str]) -> list[tuple[Any, ...]]:
     specs: list[tuple[Any, ...]] = [("roofline",)]
     for n in sizes:
         if "fits" not in skip:
-            specs += [("fit", method, n) for method in FITS]
+            specs += [("fit", method, n) for method in FITS if method in methods]
         if "pandas" not in skip:
-            specs += [("pandas", method, n) for method in PANDAS]
+            specs += [("pandas", method, n) for method in PANDAS if method in methods]
     if "attacks" not in skip:
         specs += [("attack", setting, target) for setting in ("emotion", "synthetic") for target in ("crh", "gtm")]
     if "mie" not in skip:
@@ -342,6 +342,7 @@ def main() -> int:
     parser.add_argument("--sizes", nargs="*", type=float, default=[1e5, 1e6, 1e7], help="answers per fit row")
     parser.add_argument("--huge", action="store_true", help="add 10^8 answers (about 20 GiB at peak)")
     parser.add_argument("--skip", nargs="*", default=[], choices=["fits", "pandas", "attacks", "mie", "reproduce"])
+    parser.add_argument("--methods", nargs="*", default=list(FITS), choices=FITS, help="fit rows (default all)")
     parser.add_argument("--cores", default="0", help="CPU ids each row is pinned to ('' for none)")
     parser.add_argument("--repeats", type=int, default=5, help="timed iterations per row (after one warm-up)")
     parser.add_argument("--json", metavar="FILE", help="also write every figure as JSON")
@@ -352,7 +353,7 @@ def main() -> int:
     rows: list[dict[str, Any]] = []
     print(f"Python {platform.python_version()}, NumPy {np.__version__}, pandas {pd.__version__}, "
           f"{os.cpu_count()} cores; rows pinned to {sorted(cores) if cores else 'no core'}", flush=True)  # fmt: skip
-    for spec in _specs(sizes, set(args.skip)):
+    for spec in _specs(sizes, set(args.skip), args.methods):
         with context.Pool(1, maxtasksperchild=1) as pool:
             figures = pool.apply(_run_row, (spec, cores, args.repeats))
         row = {"kind": spec[0], "label": _label(spec), **figures}
