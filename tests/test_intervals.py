@@ -94,3 +94,32 @@ def test_cli_adds_low_and_high(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert "at least 2" in assert_input_error(*run("aggregate", answers, "--intervals", "0.9", "--bootstrap", "1"))
     line = assert_input_error(*run("aggregate", answers, "--intervals", "0.9", "--dask", "local"))
     assert "not supported on a Dask cluster" in line
+    assert "needs --intervals LEVEL and --gold" in assert_input_error(*run("aggregate", answers, "--calibrate"))
+    gold = tmp_path / "gold.csv"
+    pd.DataFrame({"task": range(0, 100, 5), "truth": 0.0}).to_csv(gold, index=False)
+    code, _, _ = run("aggregate", answers, "--gold", gold, "--intervals", "0.8", "--calibrate", "-o", outputs[0])
+    assert code == 0 and list(pd.read_csv(outputs[0]).columns) == ["task", "value", "low", "high"]
+
+
+def test_gold_tasks_calibrate_the_intervals_of_a_crowd_that_errs_together() -> None:
+    # A crowd whose workers share each task's error (a common shift per task, as on Emotion and Weather):
+    # the answers' noise alone gives intervals far too narrow; 10 % gold tasks scale them back to the level.
+    data = make_synthetic(n_tasks=2000, n_workers=50, density=0.2, seed=7)
+    shared = pd.Series(np.random.default_rng(0).normal(0.0, 8.0, 2000), index=data.truth.index)
+    answers = data.answers.assign(value=data.answers["value"] + data.answers["task"].map(shared).to_numpy())
+    gold = data.truth.sample(200, random_state=1)
+    others = data.truth.drop(gold.index)
+    model = CRH().fit(answers, gold=gold)
+
+    def coverage(interval: pd.DataFrame) -> float:
+        low, high = interval.loc[others.index, "low"], interval.loc[others.index, "high"]
+        return float(((others >= low) & (others <= high)).mean())
+
+    assert coverage(model.predict_interval(0.9, n_bootstrap=100, random_state=0)) < 0.6
+    calibrated = model.predict_interval(0.9, n_bootstrap=100, random_state=0, calibrate=True)
+    assert 0.85 <= coverage(calibrated) <= 0.95
+    np.testing.assert_array_equal(calibrated.loc[gold.index, "low"], gold.to_numpy())
+    with pytest.raises(InputError, match="needs gold tasks"):
+        CRH().fit(answers).predict_interval(calibrate=True)
+    with pytest.raises(InputError, match="at least 9 gold tasks"):
+        CRH().fit(answers, gold=gold.iloc[:5]).predict_interval(calibrate=True, n_bootstrap=10)

@@ -179,19 +179,22 @@ class Aggregator(Configurable, ABC):
         return self
 
     def predict_interval(
-        self, level: float = 0.9, n_bootstrap: int = 200, random_state: RandomState = None
+        self, level: float = 0.9, n_bootstrap: int = 200, random_state: RandomState = None, calibrate: bool = False
     ) -> pd.DataFrame:
         """An interval around each task's estimate of the last fit: a DataFrame indexed by task with columns
         ``low`` and ``high``, meant to cover the truth with probability ``level``. GTM gives its
         posterior; every other method a seeded bootstrap of the workers' residuals (``n_bootstrap``
-        replicates of its estimate at the fitted weights); gold tasks, their known value. See
+        replicates of its estimate at the fitted weights); gold tasks, their known value. With
+        ``calibrate=True`` (a fit with gold tasks) every half-width is scaled so that the gold tasks are
+        covered at ``level`` (:func:`~truthguard.aggregators.intervals.gold_calibration`). See
         :mod:`truthguard.aggregators.intervals`.
 
         Raises:
             NotFittedError: Not fitted yet.
             InputError: A level outside (0, 1), fewer than 2 replicates, a bad seed, or a Dask fit.
         """
-        return predict_interval(self, self._answers_of_fit("predict_interval"), level, n_bootstrap, random_state)
+        answers = self._answers_of_fit("predict_interval")
+        return predict_interval(self, answers, level, n_bootstrap, random_state, calibrate)
 
     def _replicate(self, answers: Answers, weights: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
         """The method's estimate of ``answers`` at fixed worker ``weights`` (a bootstrap replicate): the

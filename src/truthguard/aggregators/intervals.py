@@ -20,11 +20,15 @@ Why residuals and not workers: resampling the workers of a task (a Poisson boots
 that task's few answers to go on; with 10 answers per task it covered the truth on 81-85 % of the tasks at
 90 % (synthetic data with known truth), while a worker's residuals pool all its tasks and covered 90-94 %.
 
-Gold tasks get their known value as both ends.
+Gold tasks get their known value as both ends. With ``calibrate=True`` the gold tasks also calibrate the
+intervals (:func:`gold_calibration`): on real crowds, whose errors are partly shared, the intervals above
+measure the answers' noise only and cover too little (Emotion 49-67 %, Weather 20-37 % at 90 %); scaled on
+10 % gold they covered 88-93 % of the other tasks.
 """
 
 from __future__ import annotations
 
+import math
 from statistics import NormalDist
 from typing import Any
 
@@ -39,33 +43,64 @@ from truthguard.core.sampling import RandomState, as_generator
 from truthguard.core.segments import segment_weighted_mean_without
 from truthguard.errors import InputError
 
-__all__ = ["predict_interval"]
+__all__ = ["gold_calibration", "predict_interval"]
 
 FloatArray = npt.NDArray[np.float64]
+_ROUNDING = 1e-9  # (n + 1) * 0.9 is 9.000000000000002 for n = 9: not a reason to need a tenth gold task
 
 
 def predict_interval(
-    model: Any, answers: Answers, level: float, n_bootstrap: int, random_state: RandomState
+    model: Any, answers: Answers, level: float, n_bootstrap: int, random_state: RandomState, calibrate: bool = False
 ) -> pd.DataFrame:
     """Each task's interval of ``model``'s fit on ``answers``: a DataFrame indexed by task with columns
-    ``low`` and ``high`` (see the module's description for how)."""
+    ``low`` and ``high`` (see the module's description for how; ``calibrate``: :func:`gold_calibration`)."""
     if isinstance(level, bool) or not isinstance(level, int | float | np.floating) or not 0 < level < 1:
         raise InputError(f"level must be a number between 0 and 1 (e.g. 0.9); got {level!r}")
     if isinstance(n_bootstrap, bool) or not isinstance(n_bootstrap, int | np.integer) or n_bootstrap < 2:
         raise InputError(f"n_bootstrap must be an integer >= 2; got {n_bootstrap!r}")
+    known = answers.gold
+    if calibrate and known is None:
+        raise InputError("calibrating intervals needs gold tasks: fit with gold= (CLI: --gold FILE)")
     estimate = model.truths_.to_numpy()
     weights = model.weights_.to_numpy()
-    z = NormalDist().inv_cdf(0.5 + level / 2)
+    free = answers.with_gold(None)  # gold tasks spread like the others: what the calibration compares
     posterior = getattr(model, "_posterior_sd", None)
     if posterior is not None:
-        spread = np.asarray(posterior(answers, weights))
+        spread = np.asarray(posterior(free, weights))
     else:
-        spread = _bootstrap_sd(model, answers, estimate, weights, int(n_bootstrap), as_generator(random_state))
-    low, high = estimate - z * spread, estimate + z * spread
-    if answers.gold is not None:
-        known = ~np.isnan(answers.gold)
-        low[known] = high[known] = answers.gold[known]
+        spread = _bootstrap_sd(model, free, estimate, weights, int(n_bootstrap), as_generator(random_state))
+    half = NormalDist().inv_cdf(0.5 + level / 2) * spread
+    if calibrate:
+        assert known is not None
+        half = half * gold_calibration(model._replicate(free, weights), half, known, level)
+    low, high = estimate - half, estimate + half
+    if known is not None:
+        gold = ~np.isnan(known)
+        low[gold] = high[gold] = known[gold]
     return pd.DataFrame({"low": low, "high": high}, index=answers.tasks.rename("task"))
+
+
+def gold_calibration(estimate: FloatArray, half: FloatArray, known: FloatArray, level: float) -> float:
+    r"""The factor by which the intervals' half-widths must grow (or shrink) to cover the gold tasks at
+    ``level``, split-conformal style (Lei et al., "Distribution-free predictive inference for regression",
+    JASA 2018): with :math:`r_g = |\hat x_g - x_g| / h_g` over the :math:`n` gold tasks (their estimates
+    without the gold, at the fitted weights; :math:`h_g` their half-widths), the
+    :math:`\lceil (n+1)\,\ell \rceil`-th smallest :math:`r_g`. The errors the answers share (a crowd that
+    errs together) then widen every interval alike.
+
+    Raises:
+        InputError: Too few gold tasks with a spread for the level (``n`` < ``ℓ / (1 - ℓ)``).
+    """
+    gold = ~np.isnan(known) & (half > 0)
+    ratio = np.sort(np.abs(estimate[gold] - known[gold]) / half[gold])
+    rank = math.ceil((ratio.size + 1) * level - _ROUNDING)
+    if rank > ratio.size:
+        fewest = math.ceil(level / (1 - level) - _ROUNDING)
+        raise InputError(
+            f"calibrating {level:.0%} intervals needs at least {fewest} gold tasks with answers that spread; got "
+            f"{ratio.size}: give more gold tasks or a lower level"
+        )
+    return float(ratio[rank - 1])
 
 
 def _bootstrap_sd(

@@ -105,6 +105,12 @@ def add_parser(subparsers: Any) -> None:
         "LEVEL (e.g. 0.9; GTM's posterior, else a bootstrap of the workers' residuals seeded by --seed)",
     )
     parser.add_argument(
+        "--calibrate",
+        action="store_true",
+        help="with --intervals and --gold: scale the intervals so that the gold tasks are covered at LEVEL (real "
+        "crowds err together, which the answers' noise alone does not show)",
+    )
+    parser.add_argument(
         "--bootstrap",
         type=int,
         default=200,
@@ -197,6 +203,8 @@ def run(args: argparse.Namespace) -> int:
                     raise InputError(
                         f"{flag} is not supported on a Dask cluster yet; aggregate without --dask/--scheduler"
                     )
+        if args.calibrate and (args.intervals is None or args.gold is None):
+            raise InputError("--calibrate needs --intervals LEVEL and --gold FILE (the gold tasks calibrate them)")
         if args.bootstrap < 2:
             raise InputError(f"--bootstrap must be at least 2, got {args.bootstrap}")
         if args.workers_out == "-" and (args.output == "-" or args.json):
@@ -220,7 +228,9 @@ def run(args: argparse.Namespace) -> int:
     estimates = aggregator.truths_
     table = estimates.reset_index()
     if args.intervals is not None:
-        interval = aggregator.predict_interval(args.intervals, n_bootstrap=args.bootstrap, random_state=args.seed)
+        interval = aggregator.predict_interval(
+            args.intervals, n_bootstrap=args.bootstrap, random_state=args.seed, calibrate=args.calibrate
+        )
         table = table.assign(low=interval["low"].to_numpy(), high=interval["high"].to_numpy())
     written = write_output(table, args.output)
     workers_written = None if args.workers_out is None else write_output(aggregator.workers_report(), args.workers_out)
