@@ -14,6 +14,7 @@ from truthguard.core.claims import Claims
 from truthguard.core.params import NONE, Constraint, InstanceOf, Interval
 from truthguard.core.segments import (
     segment_mean,
+    segment_median,
     segment_trimmed_mean,
     segment_weighted_mean_of_workers,
     segment_weighted_median,
@@ -99,7 +100,11 @@ class Median(_FixedWeights):
         return self.weights is not None  # one heavy worker can carry a weighted median; a plain median, never
 
     def _estimate(self, be: ArrayBackend, claims: Claims, worker_weights: Array) -> Array:
-        per_answer = None if self.weights is None else worker_weights[claims.worker]
+        if self.weights is None:  # the plain median: compiled at scale, no sort of all the answers
+            return segment_median(
+                be, claims.value, claims.task, claims.n_tasks, claims.task_counts, lambda: claims.value_order(be)
+            )
+        per_answer = worker_weights[claims.worker]
         return segment_weighted_median(
             be, claims.value, per_answer, claims.task, claims.n_tasks, claims.value_order(be)
         )
