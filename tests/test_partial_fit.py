@@ -83,3 +83,17 @@ def test_extended_answers_are_coded_as_if_read_at_once(split: str, answers: pd.D
     assert extended.tasks.equals(whole.tasks) and extended.workers.equals(whole.workers)
     for field in ("task", "worker", "value"):
         np.testing.assert_array_equal(getattr(extended, field), getattr(whole, field))
+
+
+def test_extending_answers_whose_labels_are_not_in_order() -> None:
+    # Answers built from codes may list their labels in any order (a poisoned crowd appends its attackers):
+    # the union is still coded as reading everything at once would code it, repeats still found.
+    old = Answers.from_codes(pd.Index(["t2", "t1"]), pd.Index(["w3", "w1"]), [0, 0, 1], [0, 1, 1], [1.0, 2.0, 3.0])
+    new = Answers.from_frame(pd.DataFrame({"task": ["t1", "t3"], "worker": ["w3", "w2"], "value": [4.0, 5.0]}))
+    extended = old.extended(new)
+    whole = Answers.from_frame(pd.concat([old.to_frame(), new.to_frame()]))
+    assert extended.tasks.equals(whole.tasks) and extended.workers.equals(whole.workers)
+    for field in ("task", "worker", "value"):
+        np.testing.assert_array_equal(getattr(extended, field), getattr(whole, field))
+    with pytest.raises(InputError, match=r"repeat 1 \(task, worker\) pair"):
+        old.extended(Answers.from_frame(pd.DataFrame({"task": ["t1"], "worker": ["w1"], "value": [9.0]})))
