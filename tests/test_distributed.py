@@ -97,6 +97,18 @@ def test_equal_to_in_memory_on_emotion(
     assert_same_fit(on_cluster, method.clone().fit(emotion))
 
 
+def test_large_broadcasts_are_copied_to_every_worker_along_a_tree(
+    emotion: pd.DataFrame, emotion_on_cluster: tgd.PartitionedAnswers, client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from truthguard.distributed import executor
+
+    monkeypatch.setattr(executor, "_TREE_COPY_FROM", 0)  # every broadcast array counts as large
+    held = executor.DaskExecutor(client)._broadcast(np.arange(5.0))
+    assert len(client.who_has([held])[held.key]) == 2  # on both workers before any partition reads it
+    on_cluster = tgd.fit(GTM(), emotion_on_cluster, client)
+    assert_same_fit(on_cluster, GTM().fit(emotion))
+
+
 def test_partitions_hold_whole_tasks_in_order(
     emotion: pd.DataFrame, emotion_on_cluster: tgd.PartitionedAnswers
 ) -> None:
