@@ -16,8 +16,9 @@ would cost more than it saves.
 
 **Both cores, the same bits.** From :data:`LANES_FROM` answers on, a pass is cut into :data:`LANES` *lanes*:
 runs of whole tasks of about equal size (:func:`lanes`). Per-task results do not depend on the cut; the
-per-worker sums are taken per lane and the lanes' sums added in lane order — on every path, vectorised ones
-included (:func:`~truthguard.core.segments.segment_scaled_square_sums`), so the paths still agree bit for bit.
+per-worker sums are taken per lane and added in lane order, as partitions' summaries are
+(:func:`~truthguard.core.summaries.merge`), on every path, vectorised ones included
+(:func:`~truthguard.core.segments.segment_scaled_square_sums`), so the paths still agree bit for bit.
 Compiled, the lanes run on :func:`threads` threads (the loops release the GIL). The number of lanes is fixed
 and the cut depends only on the answers, so a result does not depend on how many threads ran it.
 """
@@ -39,7 +40,6 @@ __all__ = [
     "COMPILED_FROM",
     "LANES",
     "LANES_FROM",
-    "add_in_order",
     "compiled_applies",
     "in_lanes",
     "kernels",
@@ -112,11 +112,3 @@ def in_lanes(function: Callable[[int, int], T], ranges: Sequence[tuple[int, int]
     if count not in _pools:
         _pools[count] = ThreadPoolExecutor(count, thread_name_prefix="truthguard-lane")
     return list(_pools[count].map(lambda lane: function(*lane), ranges))
-
-
-def add_in_order(parts: Sequence[Any]) -> Any:
-    """The sum of per-lane results, added in lane order (the order every path adds them in)."""
-    total = parts[0]
-    for part in parts[1:]:
-        total = total + part
-    return total

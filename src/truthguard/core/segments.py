@@ -14,8 +14,8 @@ import numpy as np
 
 from truthguard.core.backend import Array, ArrayBackend
 from truthguard.core.formulas import scaled_square, weighted_mean_of_sums
-from truthguard.core.kernels import add_in_order, compiled_applies, in_lanes, kernels, lanes, task_starts
-from truthguard.core.summaries import Moments
+from truthguard.core.kernels import compiled_applies, in_lanes, kernels, lanes, task_starts
+from truthguard.core.summaries import Moments, merge
 
 __all__ = [
     "overall_std",
@@ -112,7 +112,7 @@ def segment_scaled_square_sums(
     if compiled_applies(be, claims_value):
         starts = task_starts(task_counts)
         compiled = kernels().scaled_square_sums
-        return add_in_order(in_lanes(
+        return merge(in_lanes(
             lambda first, end: compiled(claims_value, centers, scales, starts, worker, n_workers, first, end),
             lanes(starts),
         ))  # fmt: skip
@@ -121,7 +121,7 @@ def segment_scaled_square_sums(
     ranges = lanes(starts)
     if len(ranges) == 1:
         return be.segment_sum(terms, worker, n_workers)
-    return add_in_order([
+    return merge([
         be.segment_sum(terms[starts[first] : starts[end]], worker[starts[first] : starts[end]], n_workers)
         for first, end in ranges
     ])  # fmt: skip
@@ -156,7 +156,7 @@ def segment_weighted_mean_and_scaled_square_sums(
     starts = task_starts(task_counts)
     means = np.empty(task_counts.shape[0])
     compiled = kernels().weighted_means_and_scaled_square_sums
-    sums = add_in_order(in_lanes(
+    sums = merge(in_lanes(
         lambda first, end: compiled(
             claims_value, worker, starts, worker_weights, fallback, float(prior_weight), float(prior_value), scales,
             n_workers, first, end, means,
