@@ -24,20 +24,33 @@ def _where(condition: bool, yes: float, no: float) -> float:
 # lane's per-worker sums, which the caller adds lane by lane.
 
 
+@numba.njit(cache=True, inline="always")
+def _task_weighted_sums(values: Any, worker: Any, worker_weights: Any, first: int, end: int) -> tuple[float, float]:
+    """One task's answers (positions ``first`` to ``end``) times their workers' weights, summed; the weights'
+    sum."""
+    answers_weighted = 0.0
+    answers_total = 0.0
+    for k in range(first, end):
+        weight = worker_weights[worker[k]]
+        answers_weighted += weight * values[k]
+        answers_total += weight
+    return answers_weighted, answers_total
+
+
+@numba.njit(cache=True, inline="always")
+def _add_scaled_squares(sums: Any, values: Any, worker: Any, first: int, end: int, center: float, scale: float) -> None:
+    """Adds to each worker's sum ``scaled_square(answer, center, scale)`` of its answers among one task's."""
+    for k in range(first, end):
+        sums[worker[k]] += _scaled_square(values[k], center, scale)
+
+
 @numba.njit(cache=True, nogil=True)
 def weighted_sums(
     values: Any, worker: Any, starts: Any, worker_weights: Any, first: int, end: int, weighted: Any, total: Any
 ) -> None:
     """Per task, the sum of its answers times their workers' weights, and the sum of those weights."""
     for m in range(first, end):
-        answers_weighted = 0.0
-        answers_total = 0.0
-        for k in range(starts[m], starts[m + 1]):
-            weight = worker_weights[worker[k]]
-            answers_weighted += weight * values[k]
-            answers_total += weight
-        weighted[m] = answers_weighted
-        total[m] = answers_total
+        weighted[m], total[m] = _task_weighted_sums(values, worker, worker_weights, starts[m], starts[m + 1])
 
 
 @numba.njit(cache=True, nogil=True)
@@ -47,10 +60,7 @@ def scaled_square_sums(
     """Per worker, the sum over its answers of ``scaled_square(answer, centers[task], scales[task])``."""
     sums = np.zeros(n_workers)
     for m in range(first, end):
-        center = centers[m]
-        scale = scales[m]
-        for k in range(starts[m], starts[m + 1]):
-            sums[worker[k]] += _scaled_square(values[k], center, scale)
+        _add_scaled_squares(sums, values, worker, starts[m], starts[m + 1], centers[m], scales[m])
     return sums
 
 
@@ -89,18 +99,10 @@ def weighted_means_and_scaled_square_sums(
     in cache."""
     sums = np.zeros(n_workers)
     for m in range(first, end):
-        first_answer, end_answer = starts[m], starts[m + 1]
-        answers_weighted = 0.0
-        answers_total = 0.0
-        for k in range(first_answer, end_answer):
-            weight = worker_weights[worker[k]]
-            answers_weighted += weight * values[k]
-            answers_total += weight
-        mean = _weighted_mean_of_sums(answers_weighted, answers_total, fallback[m], prior_weight, prior_value, _where)
+        weighted, total = _task_weighted_sums(values, worker, worker_weights, starts[m], starts[m + 1])
+        mean = _weighted_mean_of_sums(weighted, total, fallback[m], prior_weight, prior_value, _where)
         means[m] = mean
-        scale = scales[m]
-        for k in range(first_answer, end_answer):
-            sums[worker[k]] += _scaled_square(values[k], mean, scale)
+        _add_scaled_squares(sums, values, worker, starts[m], starts[m + 1], mean, scales[m])
     return sums
 
 
