@@ -431,9 +431,19 @@ class IterativeAggregator(Aggregator):
 
     def _truths_and_sums(self, be: ArrayBackend, claims: Claims, prep: Any, weights: Array) -> tuple[Array, Any]:
         """The truth step from ``weights`` (gold tasks anchored) and the per-worker sums at its truths (for
-        the next weight step); a method may do both in one pass over the answers when no task is gold."""
+        the next weight step): in one pass over the answers (:meth:`_one_pass`) when the method has one and
+        no task is gold, else the two steps."""
+        if claims.anchor is None:
+            both = self._one_pass(be, claims, prep, weights)
+            if both is not None:
+                return both
         truths = self._anchored(be, claims, prep, self._truth_step(be, claims, prep, weights))
         return truths, self._worker_sums(be, claims, prep, truths)
+
+    def _one_pass(self, be: ArrayBackend, claims: Claims, prep: Any, weights: Array) -> tuple[Array, Any] | None:
+        """The truth step and the next per-worker sums in one pass over the answers, or None where the method
+        has no such pass (it anchors no gold task: :meth:`_truths_and_sums` takes the two steps then)."""
+        return None
 
     def _anchored(self, be: ArrayBackend, claims: Claims, prep: Any, truths: Array) -> Array:
         """``truths`` (working scale) with every gold task at its known value (``claims.anchor``), so that

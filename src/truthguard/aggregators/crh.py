@@ -186,9 +186,9 @@ class CRH(IterativeAggregator):
         weights = -xp.log(distance / normalizer)
         return Step(weights=weights, objective=xp.sum(weights * distance))
 
-    def _truths_and_sums(self, be: ArrayBackend, claims: Claims, prep: _Prep, weights: Array) -> tuple[Array, Array]:
-        if self.loss != "squared" or claims.anchor is not None:  # the one-pass form has no anchor
-            return super()._truths_and_sums(be, claims, prep, weights)
+    def _one_pass(self, be: ArrayBackend, claims: Claims, prep: _Prep, weights: Array) -> tuple[Array, Array] | None:
+        if self.loss != "squared":  # the weighted median's truth step has no one-pass form
+            return None
         return segment_weighted_mean_and_scaled_square_sums(
             be, claims.value, weights, claims.worker, claims.task, claims.task_counts, prep.mean, prep.inverse_std,
             claims.n_workers,

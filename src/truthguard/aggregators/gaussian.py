@@ -158,11 +158,9 @@ class _InverseVariance(IterativeAggregator):
         gap = truths - prior.mu0
         return 0.5 * prior.precision * be.xp.sum(gap * gap) if prior.precision > 0 else 0.0
 
-    def _truths_and_sums(
+    def _one_pass(
         self, be: ArrayBackend, claims: Claims, prep: _Prep, weights: Array
     ) -> tuple[Array, tuple[Array, Array]]:
-        if claims.anchor is not None:  # the one-pass form has no anchor
-            return super()._truths_and_sums(be, claims, prep, weights)
         prior = self._prior()
         truths, squared = segment_weighted_mean_and_scaled_square_sums(
             be, prep.values, weights, claims.worker, claims.task, claims.task_counts, prep.mean,
