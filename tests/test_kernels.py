@@ -14,6 +14,7 @@ from truthguard.core.backend import NUMPY
 from truthguard.core.segments import (
     scaled_square,
     segment_scaled_square_sums,
+    segment_standardized,
     segment_std,
     segment_weighted_mean,
     segment_weighted_mean_and_scaled_square_sums,
@@ -73,13 +74,10 @@ def test_compiled_sums_equal_the_vectorised_ones_bit_for_bit(seed: int, monkeypa
     np.testing.assert_allclose(fused_compiled[1], around, rtol=1e-12)
 
 
-@pytest.mark.parametrize("shuffled", [False, True])
-def test_compiled_spreads_equal_the_vectorised_ones(shuffled: bool, monkeypatch: pytest.MonkeyPatch) -> None:
-    task, _, value, counts = _sorted_answers(3)
+@pytest.mark.parametrize("seed", [0, 1])
+def test_compiled_spreads_equal_the_vectorised_ones(seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    task, _, value, counts = _sorted_answers(seed, most=40)
     value[task == 5] = 12.5  # a constant task: spread exactly 0, so the fallback
-    if shuffled:  # the per-task sums do not need answers sorted by task
-        order = np.random.default_rng(0).permutation(task.size)
-        task, value = task[order], value[order]
     spreads = []
     for threshold in (kernels.COMPILED_FROM, 0):
         monkeypatch.setattr(kernels, "COMPILED_FROM", threshold)
@@ -90,6 +88,22 @@ def test_compiled_spreads_equal_the_vectorised_ones(shuffled: bool, monkeypatch:
     expected[expected == 0.0] = -1.0  # the constant task and those of one answer
     assert expected[5] == -1.0
     np.testing.assert_allclose(spreads[1], expected, rtol=1e-12)
+
+
+def test_compiled_standardisation_equals_the_vectorised_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    task, _, value, counts = _sorted_answers(4)
+    rng = np.random.default_rng(5)
+    center, scale = rng.normal(50.0, 5.0, counts.size), rng.uniform(0.5, 30.0, counts.size)
+    results = []
+    for threshold in (kernels.COMPILED_FROM, 0):
+        monkeypatch.setattr(kernels, "COMPILED_FROM", threshold)
+        results.append(segment_standardized(NUMPY, value, task, counts.size, counts, center, scale))
+    for got, want in zip(results[1], results[0], strict=True):
+        np.testing.assert_array_equal(got, want)
+    # Independent reference: the formula per answer, and NumPy's mean of each task's results.
+    working = (value - center[task]) / scale[task]
+    np.testing.assert_allclose(results[1][0], working, rtol=1e-15)
+    np.testing.assert_allclose(results[1][1], [working[task == m].mean() for m in range(counts.size)], rtol=1e-12)
 
 
 METHODS = {

@@ -51,6 +51,7 @@ from truthguard.core.segments import (
     segment_mean,
     segment_median,
     segment_scaled_square_sums,
+    segment_standardized,
     segment_std,
     segment_weighted_mean_and_scaled_square_sums,
     segment_weighted_mean_of_workers,
@@ -125,11 +126,13 @@ class _InverseVariance(IterativeAggregator):
         if prior.standardize:
             center = segment_median(be, values, claims.task, claims.n_tasks, claims.task_counts, lambda: order)
             scale = segment_std(be, values, claims.task, claims.n_tasks, claims.task_counts)
-            values = (values - center[claims.task]) / scale[claims.task]
+            values, mean = segment_standardized(
+                be, values, claims.task, claims.n_tasks, claims.task_counts, center, scale
+            )
         else:
             center = xp.zeros(claims.n_tasks)
             scale = xp.ones(claims.n_tasks)
-        mean = segment_mean(be, values, claims.task, claims.n_tasks, claims.task_counts)
+            mean = segment_mean(be, values, claims.task, claims.n_tasks, claims.task_counts)
         return _Local(values=values, center=center, scale=scale, mean=mean, order=order), Moments.of(be, values)
 
     def _share(self, be: ArrayBackend, worker_counts: Array, summary: Moments) -> _Shared:

@@ -7,9 +7,10 @@ from typing import Any
 import numba
 import numpy as np
 
-from truthguard.core.formulas import scaled_square, weighted_mean_of_sums
+from truthguard.core.formulas import scaled_square, standardized, weighted_mean_of_sums
 
 _scaled_square = numba.njit(cache=True, inline="always")(scaled_square)
+_standardized = numba.njit(cache=True, inline="always")(standardized)
 _weighted_mean_of_sums = numba.njit(cache=True, inline="always")(weighted_mean_of_sums)
 
 
@@ -64,18 +65,39 @@ def scaled_square_sums(
     return sums
 
 
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def spreads(values: Any, starts: Any, counts: Any, first: int, end: int, variances: Any) -> None:
+    """Per task, the population variance of its answers as ``segment_std`` takes it: the mean (sum / count),
+    corrected once by its residuals' mean, then the mean scaled square around it; sums in answer order, as
+    ``np.bincount``'s, so the bits are the vectorised ones."""
+    for m in range(first, end):
+        a, b, count = starts[m], starts[m + 1], counts[m]
+        total = 0.0
+        for k in range(a, b):
+            total += values[k]
+        mean = total / count
+        residuals = 0.0
+        for k in range(a, b):
+            residuals += values[k] - mean
+        mean = mean + residuals / count
+        squares = 0.0
+        for k in range(a, b):
+            squares += _scaled_square(values[k], mean, 1.0)
+        variances[m] = squares / count
+
+
 @numba.njit(cache=True, nogil=True)
-def deviation_sums(values: Any, segments: Any, centers: Any, n_segments: int, squared: bool) -> Any:
-    """Per segment, the sum of its answers' deviations from its centre, or of ``scaled_square(answer, centre,
-    1)``: ``np.bincount`` of the per-answer terms, without them (any order of the answers)."""
-    sums = np.zeros(n_segments)
-    for k in range(values.shape[0]):
-        segment = segments[k]
-        if squared:
-            sums[segment] += _scaled_square(values[k], centers[segment], 1.0)
-        else:
-            sums[segment] += values[k] - centers[segment]
-    return sums
+def standardized_values(
+    values: Any, starts: Any, centers: Any, scales: Any, first: int, end: int, out: Any, sums: Any
+) -> None:
+    """Per answer, ``standardized(answer, centers[task], scales[task])`` into ``out``; per task, their sum."""
+    for m in range(first, end):
+        total = 0.0
+        for k in range(starts[m], starts[m + 1]):
+            working = _standardized(values[k], centers[m], scales[m])
+            out[k] = working
+            total += working
+        sums[m] = total
 
 
 @numba.njit(cache=True, nogil=True)
@@ -155,8 +177,13 @@ def medians(values: Any, starts: Any, first: int, end: int, result: Any) -> None
         for j in range(count):
             buffer[j] = values[first_answer + j]
         ordered = buffer[:count]
+        middle = count // 2
         if count <= _FEW:
             _insertion_sort(ordered)
+            low, high = ordered[(count - 1) // 2], ordered[middle]
         else:
-            ordered.sort()
-        result[m] = 0.5 * (ordered[(count - 1) // 2] + ordered[count // 2])
+            # Selection, not a sort: the middle value, and below it the largest of the lower part.
+            ordered = np.partition(ordered, middle)
+            high = ordered[middle]
+            low = high if count % 2 else ordered[:middle].max()
+        result[m] = 0.5 * (low + high)

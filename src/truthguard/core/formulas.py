@@ -13,13 +13,18 @@ from typing import Any
 
 from truthguard.core.backend import Array
 
-__all__ = ["scaled_square", "weighted_mean_of_sums"]
+__all__ = ["scaled_square", "standardized", "weighted_mean_of_sums"]
 
 
 def scaled_square(value: Array, center: Array, scale: Array) -> Array:
     """:math:`(x - c)^2 s`: one answer's squared residual, scaled (arrays or numbers; compiled as written)."""
     residual = value - center
     return residual * residual * scale
+
+
+def standardized(value: Array, center: Array, scale: Array) -> Array:
+    """:math:`(x - c) / s`: one answer in its task's working scale (GTM's standardisation; arrays or numbers)."""
+    return (value - center) / scale
 
 
 def weighted_mean_of_sums(

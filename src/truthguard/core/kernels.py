@@ -7,8 +7,9 @@ residuals. Vectorised, each is a chain of passes over 10^7-element temporaries (
 totals. The loops add in answer order, as ``np.bincount`` does, so both paths give the same bits (tested);
 the per-answer arithmetic is :func:`~truthguard.core.formulas.scaled_square`, the very function the
 vectorised path calls, compiled: each formula is written once (:mod:`truthguard.core.formulas`,
-:mod:`truthguard.core.segments`); the kernels only loop and add. The per-task medians and the
-dominated-estimate counts are compiled too, with the same results as their vectorised forms (tested).
+:mod:`truthguard.core.segments`); the kernels only loop and add. The per-task medians (by selection, not
+a sort), spreads and standardised answers (GTM's preparation) and the dominated-estimate counts are compiled
+too, with the same results as their vectorised forms (tested).
 
 The compiled path is taken by NumPy from :data:`COMPILED_FROM` answers on: below that the vectorised passes
 take milliseconds, and importing numba (about half a second per process; compiled code is cached on disk)

@@ -13,7 +13,7 @@ from collections.abc import Callable
 import numpy as np
 
 from truthguard.core.backend import Array, ArrayBackend
-from truthguard.core.formulas import scaled_square, weighted_mean_of_sums
+from truthguard.core.formulas import scaled_square, standardized, weighted_mean_of_sums
 from truthguard.core.kernels import compiled_applies, in_lanes, kernels, lanes, task_starts
 from truthguard.core.summaries import Moments, merge
 
@@ -25,6 +25,7 @@ __all__ = [
     "segment_median",
     "segment_order",
     "segment_scaled_square_sums",
+    "segment_standardized",
     "segment_std",
     "segment_trimmed_mean",
     "segment_weighted_mean",
@@ -190,31 +191,45 @@ def segment_std(
     floor: float = 0.0,
     fallback: Array | float = 1.0,
 ) -> Array:
-    """Population standard deviation (ddof = 0) per segment, two-pass for accuracy.
+    """Population standard deviation (ddof = 0) per segment of values sorted by segment (``counts`` each),
+    two-pass for accuracy.
 
     Segments whose standard deviation is not above ``floor`` (a constant segment, a single answer) get
-    ``fallback`` (1.0 unless given; when positive, dividing by the result is always safe).
+    ``fallback`` (1.0 unless given; when positive, dividing by the result is always safe). From
+    :data:`~truthguard.core.kernels.COMPILED_FROM` answers on the passes are compiled, each segment's answers
+    read while in cache and no per-answer temporary: the same bits.
     """
     xp = be.xp
-    mean = segment_mean(be, values, segments, n_segments, counts)
-    # One correction pass makes the mean of a constant segment exactly its value (sum / count is not), so a
-    # constant segment's spread is exactly 0 rather than rounding noise.
-    mean = mean + _deviation_sums(be, values, segments, mean, n_segments, squared=False) / counts
-    variance = _deviation_sums(be, values, segments, mean, n_segments, squared=True) / counts
+    if compiled_applies(be, values):
+        starts = task_starts(counts)
+        variance = np.empty(n_segments)
+        compiled = kernels().spreads
+        in_lanes(lambda first, end: compiled(values, starts, counts, first, end, variance), lanes(starts))
+    else:
+        mean = segment_mean(be, values, segments, n_segments, counts)
+        # One correction pass makes the mean of a constant segment exactly its value (sum / count is not), so a
+        # constant segment's spread is exactly 0 rather than rounding noise.
+        mean = mean + be.segment_sum(values - mean[segments], segments, n_segments) / counts
+        variance = be.segment_sum(scaled_square(values, mean[segments], 1.0), segments, n_segments) / counts
     spread = variance > floor * floor
     return xp.where(spread, xp.sqrt(xp.where(spread, variance, 1.0)), fallback)
 
 
-def _deviation_sums(
-    be: ArrayBackend, values: Array, segments: Array, centers: Array, n_segments: int, squared: bool
-) -> Array:
-    """Per segment, the sum of its answers' deviations from ``centers`` (per segment), or of their squares.
-    Compiled from :data:`~truthguard.core.kernels.COMPILED_FROM` answers on: no per-answer temporary, the
-    same bits."""
+def segment_standardized(
+    be: ArrayBackend, values: Array, segments: Array, n_segments: int, counts: Array, center: Array, scale: Array
+) -> tuple[Array, Array]:
+    """Each answer in its segment's working scale, :func:`~truthguard.core.formulas.standardized` with the
+    segment's ``center`` and ``scale``, and the plain mean per segment of those (values sorted by segment,
+    ``counts`` each). Compiled from :data:`~truthguard.core.kernels.COMPILED_FROM` answers on: one pass
+    writing only the result, the same bits."""
     if compiled_applies(be, values):
-        return kernels().deviation_sums(values, segments, centers, n_segments, squared)
-    around = centers[segments]
-    return be.segment_sum(scaled_square(values, around, 1.0) if squared else values - around, segments, n_segments)
+        starts = task_starts(counts)
+        working, sums = np.empty(values.shape[0]), np.empty(n_segments)
+        compiled = kernels().standardized_values
+        in_lanes(lambda first, end: compiled(values, starts, center, scale, first, end, working, sums), lanes(starts))
+        return working, sums / counts
+    working = standardized(values, center[segments], scale[segments])
+    return working, segment_mean(be, working, segments, n_segments, counts)
 
 
 def overall_std(be: ArrayBackend, values: Array) -> Array:
