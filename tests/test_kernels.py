@@ -199,3 +199,17 @@ def test_compiled_medians_equal_the_sorted_ones(seed: int, monkeypatch: pytest.M
     # Independent reference: NumPy's median of each task's answers.
     starts = np.concatenate(([0], np.cumsum(counts).astype(int)))
     np.testing.assert_array_equal(medians[1], [np.median(value[a:b]) for a, b in itertools.pairwise(starts)])
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_compiled_segment_order_equals_the_vectorised_one(seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    task, _, value, counts = _sorted_answers(seed, most=40)
+    value[::5] = np.round(value[::5] / 10.0)  # ties, kept in input order
+    n_tasks = counts.size + 3  # segments without values at the end
+    orders = []
+    for threshold in (kernels.COMPILED_FROM, 0):
+        monkeypatch.setattr(kernels, "COMPILED_FROM", threshold)
+        orders.append(NUMPY.segment_argsort(value, task, n_tasks))
+    np.testing.assert_array_equal(orders[1], orders[0])
+    # Independent reference: NumPy's stable lexsort by (segment, value).
+    np.testing.assert_array_equal(orders[1], np.lexsort((value, task)))

@@ -150,6 +150,16 @@ def around_estimates(
         deviation[m] = total
 
 
+@numba.njit(cache=True, nogil=True)
+def segment_orders(values: Any, starts: Any, first: int, end: int, order: Any) -> None:
+    """Per segment, the positions of its values in stable sorted order (ties in input order), into ``order``."""
+    for m in range(first, end):
+        begin = starts[m]
+        within = np.argsort(values[begin : starts[m + 1]], kind="mergesort")
+        for j in range(within.shape[0]):
+            order[begin + j] = begin + within[j]
+
+
 #: Up to this many answers a task's values are sorted by insertion (a crowd task has a handful).
 _FEW = 24
 
