@@ -6,7 +6,8 @@ from the clean estimate). This script measures what limits the farming family th
 1. the farming curve (every malicious worker copies the clean estimate except on its ``n`` tasks of largest
    gap to the far bound, where it answers that bound): deviation per task, MAE, the defender's iterations and
    the malicious workers' share of the total weight, around the cliff;
-2. the ceiling of the family: how far the pushed tasks' estimates already are towards their far bounds;
+2. the ceiling of the family: how far the pushed tasks' estimates already are towards their far bounds, and
+   the best an attacker ranking the tasks by the truth itself would reach;
 3. variants that might move the cliff: farmed answers following the poisoned estimate (fixed-point rounds),
    farmed answers at the honest median, disjoint target sets per group of malicious workers, unequal ``n``.
 
@@ -77,6 +78,16 @@ def main() -> None:
         f"\n2. Best n = {n}: the pushed tasks' estimates moved {moved:.1f} of their {gap[pushed].mean():.1f} gap "
         f"({room:.1f} left); with every pushed estimate at its far bound the MAE would be {ceiling:.2f}"
     )
+
+    # An attacker who knew the truth would rank the slots by what a full push adds to the error.
+    known_truth = truth[problem.slot_view_task]
+    gain = np.abs(far - known_truth) - np.abs(reference - known_truth)
+    oracle = np.empty(problem.n_slots)
+    for worker in range(problem.n_malicious):
+        mine = np.flatnonzero(problem.slot_worker == worker)
+        oracle[mine[np.argsort(-gain[mine], kind="stable")]] = np.arange(mine.size)
+    by_error = max((fit(np.where(oracle < k, far, reference))[1], k) for k in range(150, 320, 3))
+    print(f"   ranking the tasks by the truth (an oracle): best MAE {by_error[0]:.2f} with {by_error[1]} tasks pushed")
 
     print(f"\n3. Variants (deviation per task / MAE), around n = {n}:")
     for n_variant in (n, n + 2, n + 4, n + 10):
