@@ -39,11 +39,7 @@ def main() -> None:
     truth = data.truth.reindex(problem.view.tasks).to_numpy()
     reference, far = problem.reference_per_slot(), problem.far_bound()
     gap = np.abs(far - reference)
-    # Full knowledge, every task: each worker's slots are the same tasks, so one ranking serves all of them.
-    rank = np.empty(problem.n_slots)
-    for worker in range(problem.n_malicious):
-        mine = np.flatnonzero(problem.slot_worker == worker)
-        rank[mine[np.argsort(-gap[mine], kind="stable")]] = np.arange(mine.size)
+    rank = _ranks(problem, gap)
 
     def fit(values: np.ndarray) -> tuple[float, float, int, float, np.ndarray]:
         model = GTM().fit(problem.view_answers(values))
@@ -81,11 +77,7 @@ def main() -> None:
 
     # An attacker who knew the truth would rank the slots by what a full push adds to the error.
     known_truth = truth[problem.slot_view_task]
-    gain = np.abs(far - known_truth) - np.abs(reference - known_truth)
-    oracle = np.empty(problem.n_slots)
-    for worker in range(problem.n_malicious):
-        mine = np.flatnonzero(problem.slot_worker == worker)
-        oracle[mine[np.argsort(-gain[mine], kind="stable")]] = np.arange(mine.size)
+    oracle = _ranks(problem, np.abs(far - known_truth) - np.abs(reference - known_truth))
     by_error = max((fit(np.where(oracle < k, far, reference))[1], k) for k in range(150, 320, 3))
     print(f"   ranking the tasks by the truth (an oracle): best MAE {by_error[0]:.2f} with {by_error[1]} tasks pushed")
 
@@ -115,6 +107,15 @@ def main() -> None:
         per_slot = np.asarray(counts)[problem.slot_worker]
         deviation, error, *_ = fit(np.where(rank < per_slot, far, reference))
         print(f"   unequal n per worker {counts}: {deviation:.2f}/{error:.2f}")
+
+
+def _ranks(problem: AttackProblem, key: np.ndarray) -> np.ndarray:
+    """Each slot's rank (0 = largest ``key``) among its worker's slots."""
+    rank = np.empty(problem.n_slots)
+    for worker in range(problem.n_malicious):
+        mine = np.flatnonzero(problem.slot_worker == worker)
+        rank[mine[np.argsort(-key[mine], kind="stable")]] = np.arange(mine.size)
+    return rank
 
 
 def _bound_per_task(problem: AttackProblem, far: np.ndarray) -> np.ndarray:
