@@ -30,6 +30,7 @@ from truthguard.aggregators.implicit import fixed_point_gradient
 from truthguard.core.answers import Answers
 from truthguard.core.backend import NUMPY, Array, ArrayBackend
 from truthguard.core.claims import Claims
+from truthguard.core.segments import segment_order
 from truthguard.errors import InputError
 
 __all__ = ["DifferentiableFit", "Objective", "jax_backend", "require_differentiable"]
@@ -224,7 +225,7 @@ class DifferentiableFit:
         claims = self._claims
         values = claims.value.copy()
         values[self.positions] = variables
-        return np.asarray(NUMPY.segment_argsort(values, claims.task, claims.n_tasks), dtype=np.int64)
+        return np.asarray(segment_order(NUMPY, values, claims.task, claims.n_tasks), dtype=np.int64)
 
     def _cache_key(self) -> tuple[Any, ...]:
         # Everything the compiled function closes over; arrays passed as arguments only fix shapes.

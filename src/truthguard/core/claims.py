@@ -8,6 +8,7 @@ import numpy as np
 
 from truthguard.core.answers import Answers
 from truthguard.core.backend import Array, ArrayBackend
+from truthguard.core.segments import segment_order
 
 __all__ = ["Claims"]
 
@@ -75,4 +76,4 @@ class Claims:
         """
         if self.order is not None:
             return self.order
-        return be.segment_argsort(self.value, self.task, self.n_tasks)
+        return segment_order(be, self.value, self.task, self.n_tasks)

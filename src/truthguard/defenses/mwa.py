@@ -15,7 +15,7 @@ from truthguard.core.backend import NUMPY, Array, ArrayBackend
 from truthguard.core.claims import Claims
 from truthguard.core.params import BOOLEAN, NONE, Constraint, InstanceOf, Interval, Options
 from truthguard.core.sampling import as_generator, uniform_stream
-from truthguard.core.segments import segment_weighted_mean, segment_weighted_median
+from truthguard.core.segments import segment_order, segment_weighted_mean, segment_weighted_median
 from truthguard.defenses.base import Defense, FixedPointDefense, fit_kept
 
 __all__ = ["MWA", "WorkerGroupMWA"]
@@ -132,7 +132,7 @@ class MWA(FixedPointDefense):
         total_answers = n_answers if claims.answers_total is None else claims.answers_total
         for p in range(partitions):
             keys = uniform_stream(int(self.random_state), p * total_answers + claims.answers_before, n_answers)
-            order = NUMPY.segment_argsort(keys, task, n_tasks)  # random order within each task
+            order = segment_order(NUMPY, keys, task, n_tasks)  # random order within each task
             rank = np.empty(n_answers, dtype=np.int64)
             rank[order] = np.arange(n_answers) - starts[task[order]]
             group[p * n_answers : (p + 1) * n_answers] = p * total + first[task] + rank % groups[task]
