@@ -258,10 +258,11 @@ def segment_order(be: ArrayBackend, values: Array, segments: Array, n_segments: 
     return be.segment_argsort(values, segments, n_segments)
 
 
-def _sorted_layout(be: ArrayBackend, segments_sorted: Array, n_segments: int) -> tuple[Array, Array]:
-    """Counts per segment and the position where each segment starts in segment-sorted order."""
+def _sorted_layout(be: ArrayBackend, segments: Array, n_segments: int) -> tuple[Array, Array]:
+    """Counts per segment and the position where each segment starts in segment-sorted order (``segments`` in
+    any order)."""
     xp = be.xp
-    counts = be.segment_sum(xp.ones(segments_sorted.shape[0]), segments_sorted, n_segments)
+    counts = be.segment_sum(xp.ones(segments.shape[0]), segments, n_segments)
     starts = xp.cumsum(counts) - counts
     return counts, starts
 
@@ -286,13 +287,15 @@ def segment_weighted_median(
     xp = be.xp
     if order is None:
         order = segment_order(be, values, segments, n_segments)
+    if weights is None:
+        # Counts do not depend on the order; only the two middle answers of each segment are read (and, under
+        # differentiation, receive a gradient), not every answer in sorted order.
+        counts, starts = _sorted_layout(be, segments, n_segments)
+        low_index = order[(starts + xp.floor((counts - 1) / 2)).astype(int)]
+        high_index = order[(starts + xp.floor(counts / 2)).astype(int)]
+        return 0.5 * (values[low_index] + values[high_index])
     v = values[order]
     s = segments[order]
-    if weights is None:
-        counts, starts = _sorted_layout(be, s, n_segments)
-        low_index = (starts + xp.floor((counts - 1) / 2)).astype(int)
-        high_index = (starts + xp.floor(counts / 2)).astype(int)
-        return 0.5 * (v[low_index] + v[high_index])
     w = weights[order]
     total = be.segment_sum(w, s, n_segments)
     w = w + (total == 0)[s] * 1.0  # all-zero segments fall back to unit weights
