@@ -9,7 +9,9 @@ from the clean estimate). This script measures what limits the farming family th
 2. the ceiling of the family: how far the pushed tasks' estimates already are towards their far bounds, and
    the best an attacker ranking the tasks by the truth itself would reach;
 3. variants that might move the cliff: farmed answers following the poisoned estimate (fixed-point rounds),
-   farmed answers at the honest median, disjoint target sets per group of malicious workers, unequal ``n``.
+   farmed answers at the honest median, disjoint target sets per group of malicious workers, unequal ``n``;
+4. the optimised attack (default settings) against GTM with other settings, in case the cliff were an
+   artefact of the defender's iteration cap or start.
 
 Run from the repository root (needs ``$TRUTHGUARD_DATA``)::
 
@@ -24,10 +26,11 @@ import numpy as np
 
 from truthguard import datasets
 from truthguard.aggregators import GTM
-from truthguard.attacks import ThreatModel
+from truthguard.attacks import OptimizedAttack, ThreatModel
 from truthguard.attacks.problem import AttackProblem
 from truthguard.core.answers import Answers
 from truthguard.errors import TruthGuardWarning
+from truthguard.experiments import run_attack
 
 
 def main() -> None:
@@ -107,6 +110,13 @@ def main() -> None:
         per_slot = np.asarray(counts)[problem.slot_worker]
         deviation, error, *_ = fit(np.where(rank < per_slot, far, reference))
         print(f"   unequal n per worker {counts}: {deviation:.2f}/{error:.2f}")
+
+    print("\n4. The optimised attack (default settings) against GTM with other settings (deviation per task / MAE):")
+    for target in (GTM(), GTM(init="median"), GTM(max_iter=300), GTM(max_iter=1000)):
+        attack = OptimizedAttack(ThreatModel(fraction=0.1))
+        report, _ = run_attack(data.answers, data.bounds, target, attack, data.truth, random_state=0)
+        assert report.after is not None
+        print(f"   {target!r}: {report.deviation:.2f}/{report.after.mae:.2f}, won by {report.stage}")
 
 
 def _ranks(problem: AttackProblem, key: np.ndarray) -> np.ndarray:
