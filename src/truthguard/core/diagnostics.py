@@ -77,11 +77,10 @@ def dominated_tasks(answers: Answers, estimates: npt.ArrayLike, factor: float = 
         return np.zeros(0, dtype=np.int64)
     deviation = total / counts
     typical = float(np.median(deviation[eligible]))
-    is_candidate = np.zeros(answers.n_tasks, dtype=bool)
-    is_candidate[candidates] = True
-    values = answers.value[is_candidate[answers.task]]  # the candidates' answers, still in task order
     sub_counts = counts[candidates]
     sub_starts = np.cumsum(sub_counts) - sub_counts
+    # The candidates' answers, still in task order, read by position (not through a mask over every answer).
+    values = answers.value[np.arange(int(sub_counts.sum())) + np.repeat(starts[candidates] - sub_starts, sub_counts)]
     sub_task = np.repeat(np.arange(candidates.size), sub_counts)
     top, second_top = _two_largest(values, sub_starts, sub_task)
     negated_bottom, negated_second = _two_largest(-values, sub_starts, sub_task)
