@@ -79,9 +79,9 @@ def dominated_tasks(answers: Answers, estimates: npt.ArrayLike, factor: float = 
     typical = float(np.median(deviation[eligible]))
     sub_counts = counts[candidates]
     sub_starts = np.cumsum(sub_counts) - sub_counts
-    # The candidates' answers, still in task order, read by position (not through a mask over every answer).
-    values = answers.value[np.arange(int(sub_counts.sum())) + np.repeat(starts[candidates] - sub_starts, sub_counts)]
     sub_task = np.repeat(np.arange(candidates.size), sub_counts)
+    # The candidates' answers, still in task order, read by position (not through a mask over every answer).
+    values = answers.value[np.arange(sub_task.size) + (starts[candidates] - sub_starts)[sub_task]]
     top, second_top = _two_largest(values, sub_starts, sub_task)
     negated_bottom, negated_second = _two_largest(-values, sub_starts, sub_task)
     bottom, second_bottom = -negated_bottom, -negated_second
