@@ -178,22 +178,20 @@ def _insertion_sort(values: Any) -> None:
 @numba.njit(cache=True, nogil=True)
 def medians(values: Any, starts: Any, first: int, end: int, result: Any) -> None:
     """Per task, the median of its answers: the mean of its two middle values once sorted (one for an odd count)."""
-    longest = 0
-    for m in range(first, end):
-        longest = max(longest, starts[m + 1] - starts[m])
-    buffer = np.empty(longest)
+    buffer = np.empty(_FEW)
     for m in range(first, end):
         first_answer, count = starts[m], starts[m + 1] - starts[m]
-        for j in range(count):
-            buffer[j] = values[first_answer + j]
-        ordered = buffer[:count]
         middle = count // 2
         if count <= _FEW:
+            ordered = buffer[:count]
+            for j in range(count):
+                ordered[j] = values[first_answer + j]
             _insertion_sort(ordered)
             low, high = ordered[(count - 1) // 2], ordered[middle]
         else:
-            # Selection, not a sort: the middle value, and below it the largest of the lower part.
-            ordered = np.partition(ordered, middle)
+            # Selection, not a sort (np.partition works on its own copy): the middle value, and below it the
+            # largest of the lower part.
+            ordered = np.partition(values[first_answer : first_answer + count], middle)
             high = ordered[middle]
             low = high if count % 2 else ordered[:middle].max()
         result[m] = 0.5 * (low + high)
